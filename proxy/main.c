@@ -1,0 +1,65 @@
+/*
+ * dctproxy: entry point and subcommand dispatch.
+ *
+ * Each subcommand lives with the module it exercises; this file only routes
+ * argv to it. Exit status: 0 success, 1 refused / failed, 2 usage error.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/proxy.h"
+
+struct command {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*usage;
+};
+
+static const struct command commands[] = {
+	{ "lookup", cli_lookup,
+	    "lookup [--server URL] [--ca FILE] [--state DIR] [--pin-cert-id ID]...\n"
+	    "          [--pin-root-key ID]... [--pin-ca FILE] [--tofu] GUN TAG\n"
+	    "      Fetch and verify GUN's trust data; print the signed digest of TAG." },
+	{ "verify", cli_verify,
+	    "verify --dir DIR --gun GUN [--at RFC3339] [pins...] [TAG]\n"
+	    "      Verify metadata files on disk offline; print the trusted targets or TAG." },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: dctproxy <command> [options]\n"
+	    "       dctproxy --help | --version\n\n"
+	    "Docker Content Trust verification proxy for the Registry HTTP API v2.\n\n"
+	    "commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int
+main(int argc, char *argv[])
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("dctproxy %s\n", DCTPROXY_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "dctproxy: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,13 @@
+/*
+ * proxy: the verifying Registry HTTP API v2 reverse proxy, its upstream
+ * client (libcurl multi on the libevent loop), the audit log, and the
+ * command-line entry points that need the network.
+ */
+#ifndef PROXY_PROXY_H
+#define PROXY_PROXY_H
+
+/* Subcommands (argv[0] is the subcommand name). Exit status as main(). */
+int	cli_lookup(int, char **);
+int	cli_verify(int, char **);
+
+#endif

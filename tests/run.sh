@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test and ends with "N passed, N failed, N skipped".
+#
+# 1. unit tests (build/tests/unit-*), 2. the same under ASan/UBSan
+# (build-san/tests/unit-*), 3. a bounded fuzz run under the sanitizers,
+# 4. integration tests (tests/integration/*.sh) against one shared lab
+# (tests/lab/lab.sh) and the sanitizer build of dctproxy.
+#
+# Every test prints PASS/FAIL/SKIP lines; this script counts them.
+# TESTS_ONLY=unit|integration limits the run; TESTS_FILTER=substr picks
+# integration scripts by name.
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+log=$(mktemp -t dctproxy-tests.XXXXXX)
+only=${TESTS_ONLY:-all}
+export DCT_FIXTURES="$top/tests/fixtures"
+
+run_bin() {	# name, command...
+	local name=$1; shift
+	local out rc
+	out=$("$@" 2>&1); rc=$?
+	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' | tee -a "$log"
+	if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
+		echo "FAIL $name: exited $rc" | tee -a "$log"
+		printf '%s\n' "$out" | tail -20
+	fi
+}
+
+if [ "$only" = all ] || [ "$only" = unit ]; then
+	for b in build/tests/unit-*; do
+		[ -x "$b" ] && run_bin "$(basename "$b")" "$b"
+	done
+	if [ -d build-san/tests ]; then
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		for b in build-san/tests/unit-*; do
+			[ -x "$b" ] && run_bin "san/$(basename "$b")" bash -c "'$b' | sed -E 's#^(PASS|FAIL|SKIP) #\\1 san/#'"
+		done
+		if [ -x build-san/tests/fuzz-metadata ]; then
+			corpus=$(mktemp -d)
+			if build-san/tests/fuzz-metadata -max_total_time="${FUZZ_SMOKE_SECONDS:-30}" \
+			    -max_len=65536 -print_final_stats=0 "$corpus" tests/fixtures/*/ \
+			    >"$corpus.log" 2>&1; then
+				echo "PASS fuzz/metadata: $(grep -Eo 'Done [0-9]+ runs' "$corpus.log" | head -1)" | tee -a "$log"
+			else
+				echo "FAIL fuzz/metadata: finding, see below" | tee -a "$log"
+				tail -40 "$corpus.log"
+			fi
+			rm -rf "$corpus" "$corpus.log"
+		fi
+	fi
+fi
+
+if [ "$only" = all ] || [ "$only" = integration ]; then
+	labdir=$(mktemp -d -t dctproxy-lab.XXXXXX)
+	stop_lab() { bash tests/lab/lab.sh stop "$labdir" >/dev/null 2>&1; }
+	trap stop_lab EXIT INT TERM
+	if bash tests/lab/lab.sh start "$labdir"; then
+		export LAB_DIR="$labdir"
+		for t in tests/integration/*.sh; do
+			[ -f "$t" ] || continue
+			case "$t" in *"${TESTS_FILTER:-}"*) ;; *) continue ;; esac
+			echo "--- $t"
+			run_bin "$(basename "$t" .sh)" bash "$t"
+		done
+	else
+		echo "FAIL lab: the integration lab did not start (see above)" | tee -a "$log"
+	fi
+	stop_lab
+	trap - EXIT INT TERM
+	rm -rf "$labdir"
+fi
+
+np=$(grep -c '^PASS ' "$log"); nf=$(grep -c '^FAIL ' "$log"); ns=$(grep -c '^SKIP ' "$log")
+rm -f "$log"
+echo "$np passed, $nf failed, $ns skipped"
+[ "$nf" -eq 0 ] && [ "$np" -gt 0 ]
