@@ -66,7 +66,7 @@ ifneq ($(strip $(T_PROXY_OBJ)),)
 UNIT_BINS += $(B)/tests/unit-proxy
 endif
 
-.PHONY: all run test test-unit test-integration test-san deps lint fuzz bench clean
+.PHONY: all tools run test test-unit test-integration test-san deps lint fuzz bench clean
 
 all: $(BIN) dctproxy
 
@@ -97,6 +97,12 @@ $(B)/tests/unit-proxy: $(UNIT_COMMON) $(T_PROXY_OBJ) $(PROXY_OBJ) $(CONFIG_OBJ) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(CORE_LIBS)
 
+# Test tools (attack-metadata generator, fault-injecting servers): one binary per file.
+TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
+$(B)/tests/tools/%.o: CFLAGS += $(CORE_CFLAGS) $(NET_CFLAGS)
+$(TOOLS): $(B)/tests/%: $(B)/tests/tools/%.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NET_LIBS) $(CORE_LIBS)
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------------------
@@ -120,9 +126,11 @@ run: deps
 	@bash tests/lab/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOLS)
 	@$(MAKE) --no-print-directory SAN=1 build-san/dctproxy $(subst $(B)/,build-san/,$(UNIT_BINS)) build-san/tests/fuzz-metadata
 	@bash tests/run.sh
+
+tools: $(TOOLS)
 
 test-unit: all $(UNIT_BINS)
 	@TESTS_ONLY=unit bash tests/run.sh
