@@ -98,4 +98,80 @@ int		 notary_get(struct notary *, const struct notary_server *,
 		    const char *gun, const struct trust_pins *, time_t now,
 		    notary_cb, void *arg);
 
+/* ==== fetch.c, continued: streaming requests (used by server.c) ==========
+ *
+ * fetch_get() above is a buffered wrapper around fetch_stream(). A stream
+ * delivers the final response (after followed redirects and at most one
+ * token-auth retry) to three handlers. Response headers are capped at
+ * FETCH_MAX_HEADERS_LEN bytes and FETCH_MAX_RESP_HEADERS lines.
+ */
+#define FETCH_MAX_RESP_HEADERS	128		/* header lines kept per response */
+#define FETCH_MAX_CHALLENGE	4096		/* one WWW-Authenticate value */
+#define FETCH_MAX_SWALLOW	(64 * 1024)	/* 401 body read before a retry */
+#define FETCH_MAX_REDIRS	5
+#define FETCH_TOKEN_MIN_TTL	60		/* docker: tokens live at least 60 s */
+#define FETCH_TOKEN_MAX_TTL	(24 * 60 * 60)
+
+struct fetch_req;
+
+struct fetch_handlers {
+	/*
+	 * The final response's status and headers are known (query them with
+	 * fetch_req_header*). Return 0 to go on, -1 to abort the transfer.
+	 * May be NULL.
+	 */
+	int	(*on_headers)(struct fetch_req *, int status, void *arg);
+	/*
+	 * Body bytes, always consumed. Return 0 to go on, 1 to go on but
+	 * deliver nothing more until fetch_req_resume(), -1 to abort.
+	 * Must not call fetch_req_cancel() on this request (return -1).
+	 */
+	int	(*on_data)(struct fetch_req *, const uint8_t *, size_t, void *arg);
+	/*
+	 * Exactly once, from the event loop, unless cancelled: status is the
+	 * HTTP status when the whole body arrived, else TRUST_FETCH_NETERR
+	 * (transport failure, short body, abort; error says why) or
+	 * TRUST_FETCH_TOOBIG. The request is freed when this returns.
+	 */
+	void	(*on_done)(struct fetch_req *, int status, const char *error, void *arg);
+};
+
+struct fetch_stream_opts {
+	const char	*method;	/* "GET" (NULL) or "HEAD" */
+	int		 token_auth;	/* answer 401 challenges here (else pass them on) */
+	long		 low_speed_bps;	/* abort when slower than this ... */
+	long		 low_speed_s;	/* ... for this long (0: off) */
+};
+
+/*
+ * Start a request. Everything in opts/sopts is copied; the handlers struct
+ * is copied. Returns 0 and the request in *out (may be NULL), or -1.
+ * If opts->headers carries an "Authorization:" header, token_auth is off.
+ */
+int		 fetch_stream(struct fetch_ctx *, const char *url,
+		    const struct fetch_opts *, const struct fetch_stream_opts *,
+		    const struct fetch_handlers *, void *arg, struct fetch_req **out);
+/* Deliver body bytes again after on_data returned 1. */
+void		 fetch_req_resume(struct fetch_req *);
+/* Stop and free the request; no handler is called afterwards. */
+void		 fetch_req_cancel(struct fetch_req *);
+/* First value of a response header (case-insensitive name), or NULL. */
+const char	*fetch_req_header(const struct fetch_req *, const char *name);
+/* The i-th response header line; returns 0, or -1 past the end. */
+int		 fetch_req_header_at(const struct fetch_req *, size_t i,
+		    const char **name, const char **value);
+/* Body bytes received so far. */
+uint64_t	 fetch_req_received(const struct fetch_req *);
+
+/* A parsed WWW-Authenticate challenge (RFC 7235, one challenge per value). */
+struct fetch_challenge {
+	char	scheme[16];		/* "bearer" or "basic", lower-cased */
+	char	realm[FETCH_MAX_URL];
+	char	service[512];
+	char	scope[1024];
+};
+
+/* Strict parse of one challenge (len bytes). Returns 0, or -1 when malformed or over a cap. */
+int		 fetch_parse_challenge(const char *, size_t, struct fetch_challenge *);
+
 #endif

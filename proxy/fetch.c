@@ -1,0 +1,1254 @@
+/*
+ * fetch: the upstream HTTP(S) client. libcurl multi driven by libevent on
+ * the proxy's event loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION), so no
+ * request ever blocks the loop.
+ *
+ * What it enforces on every request: only http and https (also on
+ * redirects), no signals, connect and transfer timeouts, a body cap counted
+ * in the write callback (CURLOPT_MAXFILESIZE only catches an honest
+ * Content-Length), capped response headers. What it does for the caller:
+ * Docker token auth (one token request and one retry per request, tokens
+ * cached per realm/service/scope/user until they expire) and HTTP Basic
+ * when the server asks for it and credentials were given.
+ *
+ * What it does not do: decompress (the bytes are the registry's bytes),
+ * retry on transport errors, or follow redirects unless asked.
+ *
+ * Reentrancy: curl must not see curl_multi_remove_handle() from inside its
+ * own callbacks, so a request cancelled while curl is on the stack is only
+ * marked and reaped when curl returns (ctx->in_curl, reap()).
+ */
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <jansson.h>
+
+#include "proxy/proxy_int.h"
+
+struct sockinfo {
+	struct event		 ev;
+	struct fetch_ctx	*ctx;
+	curl_socket_t		 fd;
+	LIST_ENTRY(sockinfo)	 entry;
+};
+
+struct token {
+	char		*key;		/* realm \n service \n scope \n user */
+	char		*value;
+	struct timespec	 expires;	/* CLOCK_MONOTONIC */
+};
+
+struct hdr {
+	char	*name;
+	char	*value;
+};
+
+struct fetch_req {
+	struct fetch_ctx	*ctx;
+	TAILQ_ENTRY(fetch_req)	 entry;
+	CURL			*easy;
+	struct curl_slist	*slist;
+	char			 errbuf[CURL_ERROR_SIZE];
+
+	/* copies of the caller's request */
+	char			*url;
+	char			*ca_file;
+	char			*username;
+	char			*password;
+	char			**headers;
+	size_t			 nheaders;
+	long			 connect_timeout_ms;
+	long			 timeout_ms;
+	long			 low_speed_bps;
+	long			 low_speed_s;
+	size_t			 max_len;
+	int			 follow;
+	int			 head;
+	int			 token_auth;
+	struct fetch_handlers	 h;
+	void			*arg;
+
+	/* the current attempt */
+	struct hdr		*hdrs;
+	size_t			 nhdrs;
+	size_t			 hdr_bytes;
+	int			 hdr_overflow;
+	uint64_t		 nbytes;
+	int			 delivered;	/* on_headers called */
+	int			 swallow;	/* reading a 401 body before a retry */
+	int			 toobig;
+	int			 aborted;
+	int			 pause_wanted;
+	int			 attempt;
+	char			*auth_line;	/* "Authorization: Bearer ..." for the retry */
+	int			 basic;		/* retry with Basic */
+
+	struct fetch_req	*token_req;	/* pending token request */
+	char			*token_key;
+	uint8_t			*tokbuf;	/* its body */
+	size_t			 toklen;
+	int			 cancelled;
+	int			 in_multi;
+};
+
+TAILQ_HEAD(reqlist, fetch_req);
+
+struct fetch_ctx {
+	struct event_base	*base;
+	CURLM			*multi;
+	struct event		 timer;
+	LIST_HEAD(, sockinfo)	 socks;
+	struct reqlist		 reqs;
+	struct reqlist		 zombies;	/* cancelled while curl was on the stack */
+	int			 in_curl;
+	struct token		 tokens[FETCH_MAX_TOKENS];
+	size_t			 ntokens;
+};
+
+static void	req_free(struct fetch_req *);
+static int	attempt_start(struct fetch_req *);
+static void	finish(struct fetch_req *, int status, const char *error);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void
+wipe_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+static void
+mono_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static void
+hdrs_clear(struct fetch_req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhdrs; i++) {
+		free(r->hdrs[i].name);
+		free(r->hdrs[i].value);
+	}
+	free(r->hdrs);
+	r->hdrs = NULL;
+	r->nhdrs = 0;
+	r->hdr_bytes = 0;
+}
+
+/* ---- curl <-> libevent ------------------------------------------------ */
+
+static void	check_done(struct fetch_ctx *);
+
+static void
+reap(struct fetch_ctx *ctx)
+{
+	struct fetch_req *r;
+
+	if (ctx->in_curl > 0)
+		return;
+	while ((r = TAILQ_FIRST(&ctx->zombies)) != NULL) {
+		TAILQ_REMOVE(&ctx->zombies, r, entry);
+		TAILQ_INSERT_TAIL(&ctx->reqs, r, entry);
+		req_free(r);
+	}
+}
+
+static void
+socket_action(struct fetch_ctx *ctx, curl_socket_t fd, int what)
+{
+	int running;
+
+	ctx->in_curl++;
+	curl_multi_socket_action(ctx->multi, fd, what, &running);
+	ctx->in_curl--;
+	reap(ctx);
+	check_done(ctx);
+}
+
+static void
+event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct fetch_ctx *ctx = arg;
+	int what = 0;
+
+	if (kind & EV_READ)
+		what |= CURL_CSELECT_IN;
+	if (kind & EV_WRITE)
+		what |= CURL_CSELECT_OUT;
+	socket_action(ctx, fd, what);
+}
+
+static void
+timer_ev_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	(void)fd;
+	(void)kind;
+	socket_action(arg, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int
+curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct fetch_ctx	*ctx = arg;
+	struct timeval		 tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(&ctx->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	evtimer_add(&ctx->timer, &tv);
+	return 0;
+}
+
+static int
+curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct fetch_ctx	*ctx = arg;
+	struct sockinfo		*si = sockp;
+	short			 kind = EV_PERSIST;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (si != NULL) {
+			event_del(&si->ev);
+			LIST_REMOVE(si, entry);
+			free(si);
+			curl_multi_assign(ctx->multi, fd, NULL);
+		}
+		return 0;
+	}
+	if (si == NULL) {
+		if ((si = calloc(1, sizeof(*si))) == NULL)
+			return -1;
+		si->ctx = ctx;
+		si->fd = fd;
+		LIST_INSERT_HEAD(&ctx->socks, si, entry);
+		curl_multi_assign(ctx->multi, fd, si);
+	} else
+		event_del(&si->ev);
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	event_assign(&si->ev, ctx->base, fd, kind, event_cb, ctx);
+	if (event_add(&si->ev, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+struct fetch_ctx *
+fetch_ctx_new(struct event_base *base)
+{
+	static int		 global_done;
+	struct fetch_ctx	*ctx;
+
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return NULL;
+		global_done = 1;
+	}
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
+		return NULL;
+	ctx->base = base;
+	LIST_INIT(&ctx->socks);
+	TAILQ_INIT(&ctx->reqs);
+	TAILQ_INIT(&ctx->zombies);
+	if ((ctx->multi = curl_multi_init()) == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	evtimer_assign(&ctx->timer, base, timer_ev_cb, ctx);
+	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
+	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERDATA, ctx);
+	return ctx;
+}
+
+void
+fetch_ctx_free(struct fetch_ctx *ctx)
+{
+	struct fetch_req	*r;
+	struct sockinfo		*si;
+	size_t			 i;
+
+	if (ctx == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&ctx->zombies)) != NULL) {
+		TAILQ_REMOVE(&ctx->zombies, r, entry);
+		TAILQ_INSERT_TAIL(&ctx->reqs, r, entry);
+		req_free(r);
+	}
+	while ((r = TAILQ_FIRST(&ctx->reqs)) != NULL)
+		req_free(r);
+	curl_multi_cleanup(ctx->multi);
+	while ((si = LIST_FIRST(&ctx->socks)) != NULL) {
+		event_del(&si->ev);
+		LIST_REMOVE(si, entry);
+		free(si);
+	}
+	evtimer_del(&ctx->timer);
+	for (i = 0; i < ctx->ntokens; i++) {
+		free(ctx->tokens[i].key);
+		wipe_free(ctx->tokens[i].value);
+	}
+	free(ctx);
+}
+
+/* ---- token cache --------------------------------------------------------- */
+
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void
+token_drop(struct fetch_ctx *ctx, size_t i)
+{
+	free(ctx->tokens[i].key);
+	wipe_free(ctx->tokens[i].value);
+	ctx->tokens[i] = ctx->tokens[--ctx->ntokens];
+}
+
+static const char *
+token_get(struct fetch_ctx *ctx, const char *key)
+{
+	struct timespec	now;
+	size_t		i;
+
+	mono_now(&now);
+	for (i = 0; i < ctx->ntokens; i++) {
+		if (strcmp(ctx->tokens[i].key, key) != 0)
+			continue;
+		if (ts_before(&ctx->tokens[i].expires, &now)) {
+			token_drop(ctx, i);
+			return NULL;
+		}
+		return ctx->tokens[i].value;
+	}
+	return NULL;
+}
+
+static void
+token_put(struct fetch_ctx *ctx, const char *key, const char *value, long ttl)
+{
+	struct timespec	 now;
+	char		*k, *v;
+	size_t		 i, victim;
+
+	mono_now(&now);
+	for (i = 0; i < ctx->ntokens; i++)
+		if (strcmp(ctx->tokens[i].key, key) == 0) {
+			token_drop(ctx, i);
+			break;
+		}
+	if (ctx->ntokens == FETCH_MAX_TOKENS) {
+		/* evict the one that expires first (expired ones first of all) */
+		victim = 0;
+		for (i = 1; i < ctx->ntokens; i++)
+			if (ts_before(&ctx->tokens[i].expires, &ctx->tokens[victim].expires))
+				victim = i;
+		token_drop(ctx, victim);
+	}
+	k = strdup(key);
+	v = strdup(value);
+	if (k == NULL || v == NULL) {
+		free(k);
+		wipe_free(v);
+		return;
+	}
+	/* a few seconds of margin for the round trip that will use it */
+	ctx->tokens[ctx->ntokens].key = k;
+	ctx->tokens[ctx->ntokens].value = v;
+	ctx->tokens[ctx->ntokens].expires.tv_sec = now.tv_sec + ttl - 5;
+	ctx->tokens[ctx->ntokens].expires.tv_nsec = now.tv_nsec;
+	ctx->ntokens++;
+}
+
+/* ---- WWW-Authenticate ------------------------------------------------------ */
+
+static int
+is_tchar(int c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * challenge = scheme 1*SP param *( OWS "," OWS param )
+ * param     = token BWS "=" BWS ( token / quoted-string )
+ * Unknown params are skipped, a duplicate known one is an error.
+ */
+int
+fetch_parse_challenge(const char *s, size_t len, struct fetch_challenge *out)
+{
+	char		 name[32], *dst;
+	size_t		 i = 0, n, cap, nparams = 0;
+	int		 seen_realm = 0, seen_service = 0, seen_scope = 0, *seen;
+
+	memset(out, 0, sizeof(*out));
+	if (len > FETCH_MAX_CHALLENGE)
+		return -1;
+	for (n = 0; i < len && is_tchar((unsigned char)s[i]); i++, n++) {
+		if (n + 1 >= sizeof(out->scheme))
+			return -1;
+		out->scheme[n] = (char)tolower((unsigned char)s[i]);
+	}
+	if (n == 0 || i >= len || s[i] != ' ')
+		return -1;
+	while (i < len && s[i] == ' ')
+		i++;
+	for (;;) {
+		if (++nparams > 16)
+			return -1;
+		for (n = 0; i < len && is_tchar((unsigned char)s[i]); i++, n++) {
+			if (n + 1 >= sizeof(name))
+				return -1;
+			name[n] = (char)tolower((unsigned char)s[i]);
+		}
+		name[n] = '\0';
+		if (n == 0)
+			return -1;
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i >= len || s[i] != '=')
+			return -1;
+		i++;
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		dst = NULL;
+		cap = 0;
+		seen = NULL;
+		if (strcmp(name, "realm") == 0) {
+			dst = out->realm; cap = sizeof(out->realm); seen = &seen_realm;
+		} else if (strcmp(name, "service") == 0) {
+			dst = out->service; cap = sizeof(out->service); seen = &seen_service;
+		} else if (strcmp(name, "scope") == 0) {
+			dst = out->scope; cap = sizeof(out->scope); seen = &seen_scope;
+		}
+		if (seen != NULL) {
+			if (*seen)
+				return -1;
+			*seen = 1;
+		}
+		n = 0;
+		if (i < len && s[i] == '"') {
+			for (i++; ; i++) {
+				unsigned char c;
+
+				if (i >= len)
+					return -1;	/* unterminated */
+				c = (unsigned char)s[i];
+				if (c == '"')
+					break;
+				if (c == '\\') {
+					if (++i >= len)
+						return -1;
+					c = (unsigned char)s[i];
+				}
+				if ((c < 0x20 && c != '\t') || c == 0x7f)
+					return -1;
+				if (dst != NULL) {
+					if (n + 1 >= cap)
+						return -1;
+					dst[n] = (char)c;
+				}
+				n++;
+			}
+			i++;
+		} else {
+			for (; i < len && is_tchar((unsigned char)s[i]); i++, n++) {
+				if (dst != NULL) {
+					if (n + 1 >= cap)
+						return -1;
+					dst[n] = s[i];
+				}
+			}
+			if (n == 0)
+				return -1;
+		}
+		if (dst != NULL)
+			dst[n] = '\0';
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i == len)
+			return 0;
+		if (s[i] != ',')
+			return -1;
+		i++;
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i == len)
+			return -1;
+	}
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int
+response_status(struct fetch_req *r)
+{
+	long code = 0;
+
+	if (r->easy != NULL)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	return (int)code;
+}
+
+static void
+attempt_end(struct fetch_req *r)
+{
+	if (r->easy != NULL) {
+		if (r->in_multi)
+			curl_multi_remove_handle(r->ctx->multi, r->easy);
+		r->in_multi = 0;
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	curl_slist_free_all(r->slist);
+	r->slist = NULL;
+}
+
+static void
+req_free(struct fetch_req *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	if (r->token_req != NULL)
+		req_free(r->token_req);
+	attempt_end(r);
+	TAILQ_REMOVE(&r->ctx->reqs, r, entry);
+	hdrs_clear(r);
+	free(r->url);
+	free(r->ca_file);
+	free(r->username);
+	wipe_free(r->password);
+	for (i = 0; i < r->nheaders; i++)
+		wipe_free(r->headers[i]);
+	free(r->headers);
+	wipe_free(r->auth_line);
+	free(r->token_key);
+	free(r->tokbuf);
+	free(r);
+}
+
+/* The challenge this 401 offers that we can answer, or 0. */
+static int
+pick_challenge(struct fetch_req *r, struct fetch_challenge *out)
+{
+	struct fetch_challenge	c;
+	size_t			i;
+	int			basic = 0;
+
+	for (i = 0; i < r->nhdrs; i++) {
+		if (strcasecmp(r->hdrs[i].name, "WWW-Authenticate") != 0)
+			continue;
+		if (fetch_parse_challenge(r->hdrs[i].value,
+		    strlen(r->hdrs[i].value), &c) == -1)
+			continue;
+		if (strcmp(c.scheme, "bearer") == 0 &&
+		    (strncmp(c.realm, "https://", 8) == 0 ||
+		    strncmp(c.realm, "http://", 7) == 0)) {
+			*out = c;
+			return 1;
+		}
+		if (strcmp(c.scheme, "basic") == 0 && r->username != NULL)
+			basic = 1;
+	}
+	if (basic) {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->scheme, "basic", 6);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+wants_auth(struct fetch_req *r, int status)
+{
+	struct fetch_challenge c;
+
+	return status == 401 && r->token_auth && r->attempt == 0 &&
+	    pick_challenge(r, &c);
+}
+
+static int
+deliver_headers(struct fetch_req *r, int status)
+{
+	r->delivered = 1;
+	if (r->h.on_headers != NULL && r->h.on_headers(r, status, r->arg) == -1) {
+		r->aborted = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct fetch_req	*r = ud;
+	size_t			 len = size * nmemb, nlen, vstart;
+	struct hdr		*nh;
+	char			*name, *value;
+
+	if (r->cancelled)
+		return 0;
+	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+		/* a new response (redirect, 100, the retry): forget the last */
+		hdrs_clear(r);
+		return len;
+	}
+	r->hdr_bytes += len;
+	if (r->hdr_bytes > FETCH_MAX_HEADERS_LEN) {
+		r->hdr_overflow = 1;
+		return 0;
+	}
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	if (len == 0 || p[0] == ' ' || p[0] == '\t' || memchr(p, '\0', len) != NULL)
+		return size * nmemb;	/* end of headers; obs-fold and NUL: ignored */
+	for (nlen = 0; nlen < len && is_tchar((unsigned char)p[nlen]); nlen++)
+		;
+	if (nlen == 0 || nlen == len || p[nlen] != ':')
+		return size * nmemb;
+	if (r->nhdrs >= FETCH_MAX_RESP_HEADERS) {
+		r->hdr_overflow = 1;
+		return 0;
+	}
+	for (vstart = nlen + 1; vstart < len && (p[vstart] == ' ' || p[vstart] == '\t'); vstart++)
+		;
+	while (len > vstart && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if ((nh = reallocarray(r->hdrs, r->nhdrs + 1, sizeof(*nh))) == NULL)
+		return 0;
+	r->hdrs = nh;
+	name = strndup(p, nlen);
+	value = strndup(p + vstart, len - vstart);
+	if (name == NULL || value == NULL) {
+		free(name);
+		free(value);
+		return 0;
+	}
+	r->hdrs[r->nhdrs].name = name;
+	r->hdrs[r->nhdrs].value = value;
+	r->nhdrs++;
+	return size * nmemb;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct fetch_req	*r = ud;
+	size_t			 len = size * nmemb;
+	int			 rc, status;
+
+	if (r->cancelled)
+		return 0;
+	if (!r->delivered && !r->swallow) {
+		status = response_status(r);
+		if (wants_auth(r, status))
+			r->swallow = 1;
+		else if (deliver_headers(r, status) == -1)
+			return 0;
+	}
+	if (r->swallow) {
+		/* the body of a 401 we are about to answer: read and drop */
+		r->nbytes += len;
+		return r->nbytes > FETCH_MAX_SWALLOW ? 0 : len;
+	}
+	if (r->pause_wanted)
+		return CURL_WRITEFUNC_PAUSE;	/* curl keeps these bytes */
+	if (len > r->max_len || r->nbytes > r->max_len - len) {
+		r->toobig = 1;
+		return 0;
+	}
+	r->nbytes += len;
+	if (r->h.on_data == NULL)
+		return len;
+	rc = r->h.on_data(r, (const uint8_t *)p, len, r->arg);
+	if (rc < 0) {
+		r->aborted = 1;
+		return 0;
+	}
+	if (rc == 1)
+		r->pause_wanted = 1;
+	return len;
+}
+
+static int
+slist_add(struct curl_slist **l, const char *line)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(*l, line)) == NULL)
+		return 0;
+	*l = n;
+	return 1;
+}
+
+static int
+attempt_start(struct fetch_req *r)
+{
+	CURL	*e;
+	size_t	 i;
+
+	hdrs_clear(r);
+	r->nbytes = 0;
+	r->delivered = r->swallow = r->toobig = r->aborted = r->pause_wanted = 0;
+	r->hdr_overflow = 0;
+	r->errbuf[0] = '\0';
+	if ((e = r->easy = curl_easy_init()) == NULL)
+		return -1;
+	for (i = 0; i < r->nheaders; i++)
+		if (!slist_add(&r->slist, r->headers[i]))
+			return -1;
+	if (r->auth_line != NULL &&
+	    !slist_add(&r->slist, r->auth_line))
+		return -1;
+	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		return -1;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "dctproxy/" DCTPROXY_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_len);
+	if (r->connect_timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+	if (r->timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	if (r->low_speed_s > 0) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, r->low_speed_bps);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, r->low_speed_s);
+	}
+	if (r->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+	if (r->follow) {
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)FETCH_MAX_REDIRS);
+	}
+	if (r->head)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (r->slist != NULL)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->slist);
+	if (r->basic) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, r->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, r->password ? r->password : "");
+	}
+	if (curl_multi_add_handle(r->ctx->multi, e) != CURLM_OK)
+		return -1;
+	r->in_multi = 1;
+	return 0;
+}
+
+/* Retry the request once with what start_auth() arranged. */
+static void
+retry(struct fetch_req *r)
+{
+	r->attempt = 1;
+	if (attempt_start(r) == -1) {
+		attempt_end(r);
+		finish(r, TRUST_FETCH_NETERR, "out of memory starting a request");
+	}
+}
+
+static int
+token_data(struct fetch_req *tr, const uint8_t *p, size_t len, void *arg)
+{
+	struct fetch_req	*r = arg;
+	uint8_t			*n;
+
+	(void)tr;
+	/* the fetch layer has already capped the total at FETCH_MAX_TOKEN_LEN */
+	if ((n = realloc(r->tokbuf, r->toklen + len)) == NULL)
+		return -1;
+	memcpy(n + r->toklen, p, len);
+	r->tokbuf = n;
+	r->toklen += len;
+	return 0;
+}
+
+static void
+token_done(struct fetch_req *tr, int status, const char *error, void *arg)
+{
+	struct fetch_req	*r = arg;
+	json_t			*root = NULL, *v;
+	json_error_t		 jerr;
+	const char		*tok = NULL, *p;
+	char			 msg[512];
+	long			 ttl = FETCH_TOKEN_MIN_TTL;
+	size_t			 n;
+
+	(void)tr;
+	r->token_req = NULL;
+	if (status != 200) {
+		if (status > 0)
+			snprintf(msg, sizeof(msg), "token server answered %d", status);
+		else
+			snprintf(msg, sizeof(msg), "token request failed: %s",
+			    error ? error : "unknown error");
+		goto fail;
+	}
+	root = json_loadb((const char *)r->tokbuf, r->toklen, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		snprintf(msg, sizeof(msg), "token response is not a JSON object");
+		goto fail;
+	}
+	if ((v = json_object_get(root, "token")) != NULL && json_is_string(v) &&
+	    json_string_length(v) > 0)
+		tok = json_string_value(v);
+	else if ((v = json_object_get(root, "access_token")) != NULL &&
+	    json_is_string(v) && json_string_length(v) > 0)
+		tok = json_string_value(v);
+	if (tok == NULL) {
+		snprintf(msg, sizeof(msg), "token response carries no token");
+		goto fail;
+	}
+	/* it goes into a header line: visible ASCII only */
+	n = json_string_length(v);
+	for (p = tok; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			break;
+	if ((size_t)(p - tok) != n) {
+		snprintf(msg, sizeof(msg), "token contains invalid characters");
+		goto fail;
+	}
+	if ((v = json_object_get(root, "expires_in")) != NULL && json_is_integer(v)) {
+		json_int_t e = json_integer_value(v);
+
+		if (e > FETCH_TOKEN_MAX_TTL)
+			e = FETCH_TOKEN_MAX_TTL;
+		if (e > ttl)
+			ttl = (long)e;
+	}
+	free(r->auth_line);
+	if ((r->auth_line = malloc(n + 32)) == NULL) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto fail;
+	}
+	snprintf(r->auth_line, n + 32, "Authorization: Bearer %s", tok);
+	token_put(r->ctx, r->token_key, tok, ttl);
+	json_decref(root);
+	free(r->tokbuf);
+	r->tokbuf = NULL;
+	retry(r);
+	return;
+fail:
+	json_decref(root);
+	free(r->tokbuf);
+	r->tokbuf = NULL;
+	finish(r, 401, msg);
+}
+
+static struct fetch_req	*req_new(struct fetch_ctx *, const char *,
+			    const struct fetch_opts *, const struct fetch_stream_opts *,
+			    const struct fetch_handlers *, void *);
+
+static int
+add_param(char *url, size_t cap, CURL *e, const char *name, const char *value)
+{
+	char	*esc;
+	size_t	 len = strlen(url);
+	int	 n;
+
+	if ((esc = curl_easy_escape(e, value, 0)) == NULL)
+		return -1;
+	n = snprintf(url + len, cap - len, "%c%s=%s",
+	    strchr(url, '?') ? '&' : '?', name, esc);
+	curl_free(esc);
+	return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+}
+
+/* Answer the 401 the last attempt got: token or Basic, then one retry. */
+static void
+start_auth(struct fetch_req *r)
+{
+	struct fetch_challenge	 c;
+	struct fetch_opts	 o;
+	struct fetch_stream_opts so;
+	struct fetch_handlers	 th;
+	struct fetch_req	*tr;
+	const char		*tok;
+	char			 url[FETCH_MAX_URL], *scope, *sp, *save = NULL;
+	size_t			 klen;
+	CURL			*e;
+
+	if (!pick_challenge(r, &c)) {
+		finish(r, 401, "unauthorized");
+		return;
+	}
+	if (strcmp(c.scheme, "basic") == 0) {
+		r->basic = 1;
+		retry(r);
+		return;
+	}
+	klen = strlen(c.realm) + strlen(c.service) + strlen(c.scope) +
+	    (r->username ? strlen(r->username) : 0) + 4;
+	free(r->token_key);
+	if ((r->token_key = malloc(klen)) == NULL) {
+		finish(r, TRUST_FETCH_NETERR, "out of memory");
+		return;
+	}
+	snprintf(r->token_key, klen, "%s\n%s\n%s\n%s", c.realm, c.service,
+	    c.scope, r->username ? r->username : "");
+	if ((tok = token_get(r->ctx, r->token_key)) != NULL) {
+		free(r->auth_line);
+		if ((r->auth_line = malloc(strlen(tok) + 32)) == NULL) {
+			finish(r, TRUST_FETCH_NETERR, "out of memory");
+			return;
+		}
+		snprintf(r->auth_line, strlen(tok) + 32, "Authorization: Bearer %s", tok);
+		retry(r);
+		return;
+	}
+
+	/* GET realm?service=..&scope=..[&scope=..] (docker: one scope param each) */
+	if (strlen(c.realm) >= sizeof(url) || (e = curl_easy_init()) == NULL) {
+		finish(r, 401, "token realm too long");
+		return;
+	}
+	memcpy(url, c.realm, strlen(c.realm) + 1);
+	scope = strdup(c.scope);
+	if (scope == NULL || (c.service[0] != '\0' &&
+	    add_param(url, sizeof(url), e, "service", c.service) == -1)) {
+		free(scope);
+		curl_easy_cleanup(e);
+		finish(r, 401, "token request URL too long");
+		return;
+	}
+	for (sp = strtok_r(scope, " ", &save); sp != NULL; sp = strtok_r(NULL, " ", &save))
+		if (add_param(url, sizeof(url), e, "scope", sp) == -1) {
+			free(scope);
+			curl_easy_cleanup(e);
+			finish(r, 401, "token request URL too long");
+			return;
+		}
+	free(scope);
+	curl_easy_cleanup(e);
+
+	memset(&o, 0, sizeof(o));
+	o.ca_file = r->ca_file;
+	o.username = r->username;
+	o.password = r->password;
+	o.connect_timeout_ms = r->connect_timeout_ms;
+	o.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : 30000;
+	o.max_len = FETCH_MAX_TOKEN_LEN;
+	memset(&so, 0, sizeof(so));
+	memset(&th, 0, sizeof(th));
+	th.on_data = token_data;
+	th.on_done = token_done;
+	if ((tr = req_new(r->ctx, url, &o, &so, &th, r)) == NULL) {
+		finish(r, 401, "could not start the token request");
+		return;
+	}
+	tr->basic = r->username != NULL;
+	if (attempt_start(tr) == -1) {
+		req_free(tr);
+		finish(r, 401, "could not start the token request");
+		return;
+	}
+	r->token_req = tr;
+}
+
+/* The end of a request: deliver what is left, call on_done, free. */
+static void
+finish(struct fetch_req *r, int status, const char *error)
+{
+	if (status > 0 && !r->delivered && deliver_headers(r, status) == -1) {
+		status = TRUST_FETCH_NETERR;
+		error = "aborted by the caller";
+	}
+	attempt_end(r);
+	if (r->h.on_done != NULL)
+		r->h.on_done(r, status, error, r->arg);
+	req_free(r);
+}
+
+static void
+done_one(struct fetch_req *r, CURLcode res)
+{
+	char	msg[CURL_ERROR_SIZE + 64];
+	int	status = response_status(r);
+
+	if (r->cancelled)
+		return;
+	if (r->swallow || (res == CURLE_OK && !r->delivered && wants_auth(r, status))) {
+		attempt_end(r);
+		start_auth(r);
+		return;
+	}
+	if (r->toobig || res == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(msg, sizeof(msg), "response body over %zu bytes", r->max_len);
+		finish(r, TRUST_FETCH_TOOBIG, msg);
+	} else if (r->aborted)
+		finish(r, TRUST_FETCH_NETERR, "aborted by the caller");
+	else if (r->hdr_overflow)
+		finish(r, TRUST_FETCH_NETERR, "response headers over their cap");
+	else if (res != CURLE_OK) {
+		snprintf(msg, sizeof(msg), "%s", r->errbuf[0] ? r->errbuf :
+		    curl_easy_strerror(res));
+		finish(r, TRUST_FETCH_NETERR, msg);
+	} else if (status <= 0)
+		finish(r, TRUST_FETCH_NETERR, "no HTTP response");
+	else
+		finish(r, status, NULL);
+}
+
+static void
+check_done(struct fetch_ctx *ctx)
+{
+	CURLMsg			*msg;
+	struct fetch_req	*r;
+	CURLcode		 res;
+	int			 left;
+	char			*priv;
+
+	while ((msg = curl_multi_info_read(ctx->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		res = msg->data.result;
+		priv = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		r = (struct fetch_req *)(void *)priv;
+		if (r != NULL)
+			done_one(r, res);
+	}
+}
+
+static struct fetch_req *
+req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
+    const struct fetch_stream_opts *so, const struct fetch_handlers *h, void *arg)
+{
+	struct fetch_req	*r;
+	size_t			 i;
+
+	if (strlen(url) >= FETCH_MAX_URL ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+		return NULL;
+	if (o->nheaders > 64)
+		return NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->ctx = ctx;
+	TAILQ_INSERT_TAIL(&ctx->reqs, r, entry);
+	r->h = *h;
+	r->arg = arg;
+	r->connect_timeout_ms = o->connect_timeout_ms;
+	r->timeout_ms = o->timeout_ms;
+	r->max_len = o->max_len > 0 ? o->max_len : TRUST_MAX_METADATA_LEN;
+	r->follow = o->follow_redirects;
+	if (so != NULL) {
+		r->head = so->method != NULL && strcmp(so->method, "HEAD") == 0;
+		r->token_auth = so->token_auth;
+		r->low_speed_bps = so->low_speed_bps;
+		r->low_speed_s = so->low_speed_s;
+	}
+	if ((r->url = strdup(url)) == NULL ||
+	    (o->ca_file && (r->ca_file = strdup(o->ca_file)) == NULL) ||
+	    (o->username && (r->username = strdup(o->username)) == NULL) ||
+	    (o->password && (r->password = strdup(o->password)) == NULL))
+		goto fail;
+	if (o->nheaders > 0 &&
+	    (r->headers = calloc(o->nheaders, sizeof(*r->headers))) == NULL)
+		goto fail;
+	for (i = 0; i < o->nheaders; i++) {
+		/* a header line must stay one line */
+		if (strpbrk(o->headers[i], "\r\n") != NULL)
+			goto fail;
+		if ((r->headers[i] = strdup(o->headers[i])) == NULL)
+			goto fail;
+		r->nheaders++;
+		if (strncasecmp(o->headers[i], "Authorization:", 14) == 0)
+			r->token_auth = 0;	/* the caller speaks for itself */
+	}
+	return r;
+fail:
+	req_free(r);
+	return NULL;
+}
+
+int
+fetch_stream(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
+    const struct fetch_stream_opts *so, const struct fetch_handlers *h, void *arg,
+    struct fetch_req **out)
+{
+	struct fetch_req *r;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((r = req_new(ctx, url, o, so, h, arg)) == NULL)
+		return -1;
+	if (attempt_start(r) == -1) {
+		req_free(r);
+		return -1;
+	}
+	if (out != NULL)
+		*out = r;
+	return 0;
+}
+
+void
+fetch_req_cancel(struct fetch_req *r)
+{
+	struct fetch_ctx *ctx;
+
+	if (r == NULL || r->cancelled)
+		return;
+	ctx = r->ctx;
+	if (r->token_req != NULL) {
+		fetch_req_cancel(r->token_req);
+		r->token_req = NULL;
+	}
+	r->cancelled = 1;
+	memset(&r->h, 0, sizeof(r->h));
+	if (ctx->in_curl > 0) {
+		TAILQ_REMOVE(&ctx->reqs, r, entry);
+		TAILQ_INSERT_TAIL(&ctx->zombies, r, entry);
+		return;
+	}
+	req_free(r);
+}
+
+void
+fetch_req_resume(struct fetch_req *r)
+{
+	if (r == NULL || r->cancelled || !r->pause_wanted)
+		return;
+	r->pause_wanted = 0;
+	if (r->easy == NULL)
+		return;
+	r->ctx->in_curl++;
+	curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	r->ctx->in_curl--;
+	reap(r->ctx);
+}
+
+const char *
+fetch_req_header(const struct fetch_req *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhdrs; i++)
+		if (strcasecmp(r->hdrs[i].name, name) == 0)
+			return r->hdrs[i].value;
+	return NULL;
+}
+
+int
+fetch_req_header_at(const struct fetch_req *r, size_t i, const char **name,
+    const char **value)
+{
+	if (i >= r->nhdrs)
+		return -1;
+	*name = r->hdrs[i].name;
+	*value = r->hdrs[i].value;
+	return 0;
+}
+
+uint64_t
+fetch_req_received(const struct fetch_req *r)
+{
+	return r->nbytes;
+}
+
+/* ---- fetch_get: the buffered form -------------------------------------- */
+
+struct getstate {
+	fetch_cb	 cb;
+	void		*arg;
+	uint8_t		*buf;
+	size_t		 len;
+	size_t		 cap;
+};
+
+static int
+get_data(struct fetch_req *r, const uint8_t *p, size_t len, void *arg)
+{
+	struct getstate	*g = arg;
+	uint8_t		*n;
+	size_t		 ncap;
+
+	(void)r;
+	/* the total is capped by the fetch layer (max_len) before we get here */
+	if (len > g->cap - g->len) {
+		ncap = g->cap ? g->cap : 16384;
+		while (ncap - g->len < len)
+			ncap *= 2;
+		if ((n = realloc(g->buf, ncap)) == NULL)
+			return -1;
+		g->buf = n;
+		g->cap = ncap;
+	}
+	memcpy(g->buf + g->len, p, len);
+	g->len += len;
+	return 0;
+}
+
+static void
+get_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct getstate		*g = arg;
+	struct fetch_result	 res;
+
+	memset(&res, 0, sizeof(res));
+	res.status = status;
+	res.body = g->buf ? g->buf : (const uint8_t *)"";
+	res.len = status > 0 ? g->len : 0;
+	res.error = error;
+	res.content_type = status > 0 ? fetch_req_header(r, "Content-Type") : NULL;
+	g->cb(&res, g->arg);
+	free(g->buf);
+	free(g);
+}
+
+int
+fetch_get(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
+    fetch_cb cb, void *arg)
+{
+	struct getstate			*g;
+	struct fetch_stream_opts	 so;
+	struct fetch_handlers		 h;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -1;
+	g->cb = cb;
+	g->arg = arg;
+	memset(&so, 0, sizeof(so));
+	so.token_auth = 1;
+	memset(&h, 0, sizeof(h));
+	h.on_data = get_data;
+	h.on_done = get_done;
+	if (fetch_stream(ctx, url, o, &so, &h, g, NULL) == -1) {
+		free(g);
+		return -1;
+	}
+	return 0;
+}

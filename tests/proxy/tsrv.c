@@ -1,0 +1,317 @@
+/*
+ * The scriptable test server (see tsrv.h). Routes:
+ *   /ok          200, "hello world", honest Content-Length
+ *   /big         200, 2000 bytes, honest Content-Length
+ *   /endless     200, chunked, never ends (stops only when the peer goes)
+ *   /short       Content-Length 1000, 10 bytes, then close
+ *   /understate  Content-Length 5, 100 bytes, then close
+ *   /noclen      no Content-Length, 5000 bytes, close-delimited
+ *   /auth        401 Bearer challenge unless "Authorization: Bearer tok-123"
+ *   /token       the token endpoint for /auth (records its query)
+ *   /basic       401 Basic challenge unless user:pw
+ *   /slow        never answers
+ *   /redirect    307 to /ok
+ *   /blob        200, blob_len bytes of tsrv_blob_byte(), written as drained
+ *   /die         Content-Length 100000, 50000 bytes, then close
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "tests/proxy/tsrv.h"
+
+enum mode { M_IDLE, M_ENDLESS, M_BLOB, M_CLOSE_AFTER, M_SLOW };
+
+struct tconn {
+	struct tsrv		*srv;
+	struct bufferevent	*bev;
+	enum mode		 mode;
+	size_t			 pos;		/* /blob: bytes written */
+	size_t			 end;		/* /blob: stop here */
+	struct tconn		*next, **prevp;
+};
+
+uint8_t
+tsrv_blob_byte(size_t i)
+{
+	return (uint8_t)((i * 7 + (i >> 12)) & 0xff);
+}
+
+static void
+conn_free(struct tconn *c)
+{
+	c->srv->nconns--;
+	if (c->next != NULL)
+		c->next->prevp = c->prevp;
+	*c->prevp = c->next;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void
+reply(struct tconn *c, const char *status, const char *extra, const char *body)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %s\r\nContent-Length: %zu\r\n%s\r\n%s",
+	    status, strlen(body), extra ? extra : "", body);
+}
+
+static void
+fill_blob(struct tconn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	uint8_t		 buf[16384];
+	size_t		 n, i;
+
+	/* keep at most 256 KiB queued: the test server streams too */
+	while (c->pos < c->end && evbuffer_get_length(out) < 256 * 1024) {
+		n = c->end - c->pos < sizeof(buf) ? c->end - c->pos : sizeof(buf);
+		for (i = 0; i < n; i++)
+			buf[i] = tsrv_blob_byte(c->pos + i);
+		evbuffer_add(out, buf, n);
+		c->pos += n;
+	}
+}
+
+static void
+fill_endless(struct tconn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	static uint8_t	 chunk[4096];
+
+	while (evbuffer_get_length(out) < 64 * 1024 &&
+	    c->srv->endless_sent < (uint64_t)1 << 30) {
+		evbuffer_add_printf(out, "%zx\r\n", sizeof(chunk));
+		evbuffer_add(out, chunk, sizeof(chunk));
+		evbuffer_add(out, "\r\n", 2);
+		c->srv->endless_sent += sizeof(chunk);
+	}
+}
+
+static void
+handle(struct tconn *c, const char *method, const char *path, const char *head)
+{
+	struct tsrv	*s = c->srv;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 extra[1024], body[8192];
+	const char	*q;
+
+	s->nrequests++;
+	snprintf(s->last_path, sizeof(s->last_path), "%s", path);
+	snprintf(s->last_head, sizeof(s->last_head), "%s", head);
+	if (strcmp(path, "/ok") == 0)
+		reply(c, "200 OK", "Content-Type: text/plain\r\n", "hello world");
+	else if (strcmp(path, "/big") == 0) {
+		memset(body, 'b', 2000);
+		body[2000] = '\0';
+		reply(c, "200 OK", NULL, body);
+	} else if (strcmp(path, "/endless") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+		c->mode = M_ENDLESS;
+		fill_endless(c);
+	} else if (strcmp(path, "/short") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/understate") == 0) {
+		memset(body, 'u', 100);
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+		evbuffer_add(out, body, 100);
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/noclen") == 0) {
+		memset(body, 'n', 5000);
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+		evbuffer_add(out, body, 5000);
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/auth") == 0) {
+		if (strstr(head, "\r\nAuthorization: Bearer tok-123\r\n") != NULL)
+			reply(c, "200 OK", NULL, "secret");
+		else {
+			snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer "
+			    "realm=\"http://127.0.0.1:%d/token\",service=\"reg.test\","
+			    "scope=\"repository:foo/bar:pull\"\r\n"
+			    "Content-Type: application/json\r\n", s->port);
+			reply(c, "401 Unauthorized", extra,
+			    "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
+		}
+	} else if (strncmp(path, "/token", 6) == 0) {
+		s->ntoken++;
+		q = strchr(path, '?');
+		snprintf(s->token_query, sizeof(s->token_query), "%s", q ? q + 1 : "");
+		snprintf(s->token_head, sizeof(s->token_head), "%s", head);
+		reply(c, "200 OK", "Content-Type: application/json\r\n",
+		    "{\"token\":\"tok-123\",\"expires_in\":300}");
+	} else if (strcmp(path, "/basic") == 0) {
+		/* dXNlcjpwdw== is base64("user:pw") */
+		if (strstr(head, "\r\nAuthorization: Basic dXNlcjpwdw==\r\n") != NULL)
+			reply(c, "200 OK", NULL, "basic-ok");
+		else
+			reply(c, "401 Unauthorized",
+			    "WWW-Authenticate: Basic realm=\"test\"\r\n", "no");
+	} else if (strcmp(path, "/slow") == 0)
+		c->mode = M_SLOW;
+	else if (strcmp(path, "/redirect") == 0) {
+		snprintf(extra, sizeof(extra), "Location: http://127.0.0.1:%d/ok\r\n", s->port);
+		reply(c, "307 Temporary Redirect", extra, "");
+	} else if (strcmp(path, "/blob") == 0 || strcmp(path, "/die") == 0) {
+		c->pos = 0;
+		if (path[1] == 'b') {
+			c->end = s->blob_len;
+			evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+			    "Content-Type: application/octet-stream\r\n\r\n", s->blob_len);
+		} else {
+			c->end = 50000;
+			evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+		}
+		c->mode = M_BLOB;
+		fill_blob(c);
+	} else
+		reply(c, "404 Not Found", NULL, "not found");
+	(void)method;
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct tconn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 p;
+	char			*head, *sp1, *sp2;
+	size_t			 n;
+
+	while (c->mode == M_IDLE) {
+		p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		if (p.pos < 0) {
+			if (evbuffer_get_length(in) > TSRV_MAX_HEAD)
+				conn_free(c);
+			return;
+		}
+		n = (size_t)p.pos + 4;
+		if ((head = malloc(n + 1)) == NULL)
+			return;
+		evbuffer_remove(in, head, n);
+		head[n] = '\0';
+		sp1 = strchr(head, ' ');
+		sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+		if (sp1 == NULL || sp2 == NULL) {
+			free(head);
+			conn_free(c);
+			return;
+		}
+		*sp1 = '\0';
+		*sp2 = '\0';
+		handle(c, head, sp1 + 1, sp2 + 1);
+		free(head);
+	}
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct tconn *c = arg;
+
+	(void)bev;
+	switch (c->mode) {
+	case M_ENDLESS:
+		fill_endless(c);
+		break;
+	case M_BLOB:
+		fill_blob(c);
+		if (c->pos == c->end &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+			if (c->end != c->srv->blob_len) {
+				conn_free(c);	/* /die */
+				return;
+			}
+			c->mode = M_IDLE;
+			read_cb(c->bev, c);
+		}
+		break;
+	case M_CLOSE_AFTER:
+		conn_free(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(arg);
+}
+
+static void
+accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct tsrv	*s = arg;
+	struct tconn	*c;
+
+	(void)lis;
+	(void)sa;
+	(void)salen;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->srv = s;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->nconns++;
+	c->next = s->conns;
+	if (c->next != NULL)
+		c->next->prevp = &c->next;
+	c->prevp = &s->conns;
+	s->conns = c;
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+struct tsrv *
+tsrv_new(struct event_base *base)
+{
+	struct tsrv		*s;
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->base = base;
+	s->blob_len = 4 * 1024 * 1024;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->lis = evconnlistener_new_bind(base, accept_cb, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	if (s->lis == NULL ||
+	    getsockname(evconnlistener_get_fd(s->lis), (struct sockaddr *)&sin, &len) == -1) {
+		tsrv_free(s);
+		return NULL;
+	}
+	s->port = ntohs(sin.sin_port);
+	return s;
+}
+
+void
+tsrv_free(struct tsrv *s)
+{
+	if (s == NULL)
+		return;
+	while (s->conns != NULL)
+		conn_free(s->conns);
+	if (s->lis != NULL)
+		evconnlistener_free(s->lis);
+	free(s);
+}

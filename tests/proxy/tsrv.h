@@ -1,0 +1,42 @@
+/*
+ * A scriptable raw HTTP/1.1 server for the proxy's unit tests, on the
+ * test's own event_base and 127.0.0.1:<ephemeral>. It writes responses by
+ * hand so it can misbehave: lie about Content-Length, never end a chunked
+ * body, stall, die mid-body, answer auth challenges.
+ */
+#ifndef TESTS_PROXY_TSRV_H
+#define TESTS_PROXY_TSRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct tconn;
+
+#define TSRV_MAX_HEAD	(64 * 1024)
+
+struct tsrv {
+	struct event_base		*base;
+	struct evconnlistener		*lis;
+	int				 port;
+	/* what the last request looked like */
+	char				 last_path[2048];
+	char				 last_head[TSRV_MAX_HEAD];
+	char				 token_query[2048];
+	char				 token_head[4096];	/* headers of the last /token request */
+	int				 ntoken;	/* token requests served */
+	int				 nrequests;
+	uint64_t			 endless_sent;	/* bytes of /endless written */
+	int				 nconns;	/* open connections */
+	/* for /blob: a large body with a known pattern */
+	size_t				 blob_len;
+	struct tconn			*conns;		/* open connections */
+};
+
+struct tsrv	*tsrv_new(struct event_base *);
+void		 tsrv_free(struct tsrv *);
+/* Byte i of /blob's body. */
+uint8_t		 tsrv_blob_byte(size_t i);
+
+#endif
