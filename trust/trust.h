@@ -241,4 +241,17 @@ const struct trust_error *trust_update_error(const struct trust_update *);
 struct trust_repo	*trust_update_take_repo(struct trust_update *);
 const struct trust_state *trust_update_state(const struct trust_update *);
 
+/*
+ * Run a whole update against metadata files in a directory laid out as a
+ * Notary server stores them: root.json, <N>.root.json, timestamp.json,
+ * snapshot.json, targets.json, targets/<role>.json. Hash-named requests
+ * (snapshot.<hex>.json) are served from the plain file, whose hash is then
+ * checked as usual. Used by `dctproxy verify` and the tests. On success
+ * returns 0 with *repo and, if state is not NULL, the new state in *state
+ * (both owned by the caller). Returns -1 with err set otherwise.
+ */
+int	trust_verify_dir(const char *dir, const char *gun, const struct trust_pins *,
+	    const struct trust_state *cached, time_t now, struct trust_repo **repo,
+	    struct trust_state **state, struct trust_error *);
+
 #endif

@@ -36,7 +36,7 @@ int	tjson_parse(const uint8_t *buf, size_t len, size_t max_len, json_t **out,
  * numbers must be integral and are printed as int64 decimal (a real such
  * as 1.0 or 1e3 is printed as an integer; 1.5 is an error), true, false,
  * null literal, arrays in order. Returns 0 and a malloc'd buffer (not
- * NUL-terminated) in *out/*outlen, or -1 (not representable, or ENOMEM).
+ * NUL-terminated) in *out and *outlen, or -1 (not representable, or ENOMEM).
  */
 int	tjson_canonical(const json_t *v, uint8_t **out, size_t *outlen);
 
