@@ -241,6 +241,12 @@ const struct trust_error *trust_update_error(const struct trust_update *);
 struct trust_repo	*trust_update_take_repo(struct trust_update *);
 const struct trust_state *trust_update_state(const struct trust_update *);
 
+/* Small helpers shared with the proxy and the command line. */
+void	trust_hex(const uint8_t *, size_t, char *out);	/* out: 2*len+1 bytes */
+int	trust_hex_decode(const char *, uint8_t *, size_t);	/* exactly 2*len hex digits */
+int	trust_time_parse(const char *rfc3339, time_t *);	/* 0 or -1 */
+int	trust_role_valid(const char *);		/* "targets" or a delegation name */
+
 /*
  * Run a whole update against metadata files in a directory laid out as a
  * Notary server stores them: root.json, <N>.root.json, timestamp.json,

@@ -1,0 +1,350 @@
+/*
+ * notary: verified trust data per GUN on the event loop.
+ *
+ * Drives trust/'s update state machine with fetch_get() against a Notary
+ * server, persists the new trusted state (trust_store_save) and caches the
+ * verified repository in memory. A cached result is reused until the
+ * freshness interval or the earliest metadata expiry, whichever comes
+ * first; concurrent requests for the same GUN, server and pins share one
+ * update. When the server cannot be reached and an earlier result has not
+ * expired, that result is used (Notary's fallback to its cached timestamp,
+ * tufclient.go:162-198).
+ *
+ * Lifetime: free the fetch_ctx (which cancels pending requests without
+ * calling back) before notary_free(). State files are read and written on
+ * the loop; they are a few KiB per GUN.
+ */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "proxy/proxy_int.h"
+
+#define NOTARY_MAX_ENTRIES	4096	/* GUNs cached at once */
+#define NOTARY_MAX_WAITERS	1024	/* requests waiting on one update */
+
+struct waiter {
+	notary_cb		 cb;
+	void			*arg;
+	TAILQ_ENTRY(waiter)	 entry;
+};
+
+struct entry {
+	char			*key;		/* pins fingerprint, server, GUN */
+	char			*gun;
+	char			*url;
+	char			*ca_file;
+	char			*username;
+	char			*password;
+	long			 timeout_ms;
+	struct trust_repo	*repo;		/* last verified result, or NULL */
+	time_t			 fetched;
+	struct trust_update	*u;		/* update in flight */
+	const struct trust_pins	*pins;		/* borrowed from the first waiter */
+	size_t			 nwaiters;
+	TAILQ_HEAD(, waiter)	 waiters;
+	TAILQ_ENTRY(entry)	 lru;
+	struct notary		*n;
+};
+
+struct notary {
+	struct fetch_ctx	*fetch;
+	char			*state_dir;
+	time_t			 freshness;
+	TAILQ_HEAD(entryhead, entry) entries;	/* most recently used first */
+	size_t			 nentries;
+};
+
+static void	step(struct entry *);
+
+struct notary *
+notary_new(struct fetch_ctx *fetch, const char *state_dir, time_t freshness)
+{
+	struct notary *n;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	n->fetch = fetch;
+	n->freshness = freshness;
+	TAILQ_INIT(&n->entries);
+	if (state_dir != NULL && (n->state_dir = strdup(state_dir)) == NULL) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static void
+entry_free(struct entry *e)
+{
+	struct waiter *w;
+
+	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		free(w);
+	}
+	trust_update_free(e->u);
+	trust_repo_free(e->repo);
+	free(e->key);
+	free(e->gun);
+	free(e->url);
+	free(e->ca_file);
+	free(e->username);
+	free(e->password);
+	free(e);
+}
+
+void
+notary_free(struct notary *n)
+{
+	struct entry *e;
+
+	if (n == NULL)
+		return;
+	while ((e = TAILQ_FIRST(&n->entries)) != NULL) {
+		TAILQ_REMOVE(&n->entries, e, lru);
+		entry_free(e);
+	}
+	free(n->state_dir);
+	free(n);
+}
+
+/* A fingerprint of the pins, so a policy change never reuses a result. */
+static void
+pins_fingerprint(const struct trust_pins *p, char out[65])
+{
+	EVP_MD_CTX	*c = EVP_MD_CTX_new();
+	uint8_t		 d[32];
+	unsigned int	 dl = 0;
+	size_t		 i;
+	char		 hdr[64];
+
+	memset(d, 0, sizeof(d));
+	if (c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
+		snprintf(hdr, sizeof(hdr), "%d/%d/%zu/", (int)p->kind, p->tofu, p->nids);
+		EVP_DigestUpdate(c, hdr, strlen(hdr));
+		for (i = 0; i < p->nids; i++)
+			EVP_DigestUpdate(c, p->ids[i], strlen(p->ids[i]) + 1);
+		if (p->ca_pem != NULL)
+			EVP_DigestUpdate(c, p->ca_pem, p->ca_len);
+		EVP_DigestFinal_ex(c, d, &dl);
+	}
+	EVP_MD_CTX_free(c);
+	trust_hex(d, 32, out);
+}
+
+static char *
+dupnull(const char *s)
+{
+	return s == NULL ? NULL : strdup(s);
+}
+
+static struct entry *
+entry_get(struct notary *n, const struct notary_server *srv, const char *gun,
+    const struct trust_pins *pins)
+{
+	struct entry	*e;
+	char		 fp[65], *key;
+	size_t		 klen;
+
+	pins_fingerprint(pins, fp);
+	klen = strlen(fp) + strlen(srv->url) + strlen(gun) + 3;
+	if ((key = malloc(klen)) == NULL)
+		return NULL;
+	snprintf(key, klen, "%s %s %s", fp, srv->url, gun);
+	TAILQ_FOREACH(e, &n->entries, lru)
+		if (strcmp(e->key, key) == 0) {
+			free(key);
+			TAILQ_REMOVE(&n->entries, e, lru);
+			TAILQ_INSERT_HEAD(&n->entries, e, lru);
+			return e;
+		}
+	/* evict the least recently used idle entry when full */
+	if (n->nentries >= NOTARY_MAX_ENTRIES) {
+		TAILQ_FOREACH_REVERSE(e, &n->entries, entryhead, lru)
+			if (e->u == NULL)
+				break;
+		if (e != NULL) {
+			TAILQ_REMOVE(&n->entries, e, lru);
+			entry_free(e);
+			n->nentries--;
+		}
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		free(key);
+		return NULL;
+	}
+	TAILQ_INIT(&e->waiters);
+	e->n = n;
+	e->key = key;
+	e->timeout_ms = srv->timeout_ms > 0 ? srv->timeout_ms : 30000;
+	if ((e->gun = strdup(gun)) == NULL || (e->url = strdup(srv->url)) == NULL ||
+	    (srv->ca_file && (e->ca_file = strdup(srv->ca_file)) == NULL) ||
+	    (srv->username && (e->username = dupnull(srv->username)) == NULL) ||
+	    (srv->password && (e->password = dupnull(srv->password)) == NULL)) {
+		entry_free(e);
+		return NULL;
+	}
+	TAILQ_INSERT_HEAD(&n->entries, e, lru);
+	n->nentries++;
+	return e;
+}
+
+static int
+fresh(const struct entry *e, time_t now)
+{
+	return e->repo != NULL && now <= trust_repo_expires(e->repo) &&
+	    now < e->fetched + e->n->freshness;
+}
+
+/* Deliver the outcome to every waiter. Callbacks may start new requests. */
+static void
+finish(struct entry *e, const struct trust_repo *repo, const struct trust_error *err)
+{
+	TAILQ_HEAD(, waiter)	 ws;
+	struct waiter		*w;
+
+	TAILQ_INIT(&ws);
+	TAILQ_CONCAT(&ws, &e->waiters, entry);
+	e->nwaiters = 0;
+	e->pins = NULL;
+	while ((w = TAILQ_FIRST(&ws)) != NULL) {
+		TAILQ_REMOVE(&ws, w, entry);
+		w->cb(repo, err, w->arg);
+		free(w);
+	}
+}
+
+static void
+on_fetched(const struct fetch_result *r, void *arg)
+{
+	struct entry *e = arg;
+
+	trust_update_feed(e->u, r->status, r->body, r->len, r->error);
+	step(e);
+}
+
+static void
+done(struct entry *e)
+{
+	const struct trust_state	*st = trust_update_state(e->u);
+	struct trust_repo		*repo = trust_update_take_repo(e->u);
+	struct trust_error		 err;
+
+	if (e->n->state_dir != NULL && st != NULL &&
+	    trust_store_save(e->n->state_dir, e->gun, st, &err) == -1) {
+		/* rollback protection would be lost: refuse rather than serve */
+		trust_repo_free(repo);
+		trust_update_free(e->u);
+		e->u = NULL;
+		finish(e, NULL, &err);
+		return;
+	}
+	trust_update_free(e->u);
+	e->u = NULL;
+	trust_repo_free(e->repo);
+	e->repo = repo;
+	e->fetched = time(NULL);
+	finish(e, e->repo, NULL);
+}
+
+static void
+failed(struct entry *e, const struct trust_error *uerr)
+{
+	struct trust_error err = *uerr;
+
+	trust_update_free(e->u);
+	e->u = NULL;
+	/* unreachable server: an earlier, unexpired verdict stands */
+	if (err.code == TRUST_E_UNAVAILABLE && e->repo != NULL &&
+	    time(NULL) <= trust_repo_expires(e->repo)) {
+		finish(e, e->repo, NULL);
+		return;
+	}
+	finish(e, NULL, &err);
+}
+
+static void
+step(struct entry *e)
+{
+	struct trust_fetch	 f;
+	struct fetch_opts	 o;
+	struct trust_error	 err;
+	enum trust_step		 s;
+	char			 url[FETCH_MAX_URL];
+	size_t			 ul;
+
+	s = trust_update_next(e->u, &f);
+	if (s == TRUST_STEP_DONE) {
+		done(e);
+		return;
+	}
+	if (s == TRUST_STEP_FAILED) {
+		failed(e, trust_update_error(e->u));
+		return;
+	}
+	ul = strlen(e->url);
+	while (ul > 0 && e->url[ul - 1] == '/')
+		ul--;
+	if ((size_t)snprintf(url, sizeof(url), "%.*s/v2/%s/_trust/tuf/%s", (int)ul, e->url,
+	    e->gun, f.path) >= sizeof(url)) {
+		trust_update_feed(e->u, TRUST_FETCH_NETERR, NULL, 0, "URL too long");
+		step(e);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.ca_file = e->ca_file;
+	o.username = e->username;
+	o.password = e->password;
+	o.connect_timeout_ms = e->timeout_ms < 10000 ? e->timeout_ms : 10000;
+	o.timeout_ms = e->timeout_ms;
+	o.max_len = f.max_len;
+	if (fetch_get(e->n->fetch, url, &o, on_fetched, e) == -1) {
+		trust_seterr(&err, TRUST_E_INTERNAL, "cannot start a request to %s", url);
+		failed(e, &err);
+	}
+}
+
+int
+notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
+    const struct trust_pins *pins, time_t now, notary_cb cb, void *arg)
+{
+	struct entry		*e;
+	struct waiter		*w;
+	struct trust_state	*cached = NULL;
+	struct trust_error	 err;
+
+	if ((e = entry_get(n, srv, gun, pins)) == NULL)
+		return -1;
+	if (e->u == NULL && fresh(e, now)) {
+		cb(e->repo, NULL, arg);
+		return 0;
+	}
+	if (e->nwaiters >= NOTARY_MAX_WAITERS || (w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
+	e->nwaiters++;
+	if (e->u != NULL)
+		return 0;	/* joins the update in flight */
+	if (n->state_dir != NULL &&
+	    trust_store_load(n->state_dir, gun, &cached, &err) == -1) {
+		finish(e, NULL, &err);
+		return 0;
+	}
+	e->pins = pins;
+	e->u = trust_update_new(gun, pins, cached, now);
+	trust_state_free(cached);
+	if (e->u == NULL) {
+		trust_seterr(&err, TRUST_E_INTERNAL, "out of memory");
+		finish(e, NULL, &err);
+		return 0;
+	}
+	step(e);
+	return 0;
+}
