@@ -114,8 +114,25 @@ UNIT_TEST(json_canonical_nesting)
 {
 	CANON_EQ("{\"o\":{\"k\":[]},\"arr\":[3,[2,{\"y\":null,\"x\":true}],false,\"s\",{}]}",
 	    "{\"arr\":[3,[2,{\"x\":true,\"y\":null}],false,\"s\",{}],\"o\":{\"k\":[]}}");
+	json_t	*v, *inner;
+	uint8_t	*out;
+	size_t	 len;
+	int	 d;
+
 	CANON_EQ("{}", "{}");
 	CANON_EQ("{\"a\":[[[]]]}", "{\"a\":[[[]]]}");
+	/* Values built in memory are held to the same depth cap. */
+	v = json_object();
+	T_ASSERT(v != NULL);
+	for (inner = v, d = 1; d < TJSON_MAX_DEPTH; d++) {
+		T_EQ_INT(json_object_set_new(inner, "a", json_object()), 0);
+		inner = json_object_get(inner, "a");
+	}
+	T_EQ_INT(tjson_canonical(v, &out, &len), 0);
+	free(out);
+	T_EQ_INT(json_object_set_new(inner, "a", json_object()), 0);
+	T_EQ_INT(tjson_canonical(v, &out, &len), -1);
+	json_decref(v);
 }
 
 UNIT_TEST(json_canonical_keyid_shape)
