@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "proxy/proxy.h"
 
 struct command {
@@ -16,6 +17,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "check-config", config_cli_check,
+	    "check-config -c FILE [--root DIR] [--explain GUN]\n"
+	    "      Validate a configuration file; print the trust policy of GUN." },
 	{ "lookup", cli_lookup,
 	    "lookup [--server URL] [--ca FILE] [--state DIR] [--pin-cert-id ID]...\n"
 	    "          [--pin-root-key ID]... [--pin-ca FILE] [--tofu] GUN TAG\n"
