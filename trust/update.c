@@ -24,6 +24,8 @@
  * than Notary: equal versions with other content mean a key signed two
  * histories).
  */
+#include <sys/types.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,22 +516,24 @@ push_children(struct trust_update *u, size_t parent)
 
 /* Add a loaded role with its effective paths (child paths within the parent's). */
 static int
-add_node(struct trust_update *u, struct ttargets *t, const struct dnode *parent,
+add_node(struct trust_update *u, struct ttargets *t, ssize_t pidx,
     const struct trole *d)
 {
-	struct dnode	*nn, *n;
-	size_t		 i, j;
-	int		 ok;
+	const struct dnode	*parent;
+	struct dnode		*nn, *n;
+	size_t			 i, j;
+	int			 ok;
 
 	if ((nn = reallocarray(u->nodes, u->nnodes + 1, sizeof(*nn))) == NULL)
 		return trust_seterr(&u->err, TRUST_E_INTERNAL, "out of memory");
-	u->nodes = nn;
+	u->nodes = nn;	/* pointers into the old array are gone: index only */
 	n = &u->nodes[u->nnodes];
 	memset(n, 0, sizeof(*n));
 	n->t = t;
 	u->nnodes++;
-	if (parent == NULL)
+	if (pidx < 0)
 		return 0;
+	parent = &u->nodes[pidx];
 	n->restricted = 1;
 	n->depth = parent->depth + 1;
 	if ((n->paths = calloc(d->npaths + 1, sizeof(*n->paths))) == NULL)
@@ -559,7 +563,7 @@ st_targets_got(struct trust_update *u)
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &t->m) == -1 ||
 	    tmeta_check_expiry(&t->m, u->now, &u->err) == -1)
 		goto fail;
-	if (add_node(u, t, NULL, NULL) == -1) {
+	if (add_node(u, t, -1, NULL) == -1) {
 		ttargets_free(t);
 		goto fail;
 	}
@@ -642,7 +646,7 @@ st_deleg_got(struct trust_update *u)
 	}
 	if (check_version(u, &t->m) == -1)
 		goto fatal;
-	if (add_node(u, t, parent, d) == -1) {
+	if (add_node(u, t, (ssize_t)p->parent, d) == -1) {
 		if (u->nnodes == 0 || u->nodes[u->nnodes - 1].t != t)
 			ttargets_free(t);
 		return failed(u);
