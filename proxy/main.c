@@ -24,6 +24,12 @@ static const struct command commands[] = {
 	    "lookup [--server URL] [--ca FILE] [--state DIR] [--pin-cert-id ID]...\n"
 	    "          [--pin-root-key ID]... [--pin-ca FILE] [--tofu] GUN TAG\n"
 	    "      Fetch and verify GUN's trust data; print the signed digest of TAG." },
+	{ "serve", cli_serve,
+	    "serve -c FILE\n"
+	    "      Run the verifying registry proxy (SIGHUP reloads FILE, SIGUSR1 reopens the audit log)." },
+	{ "healthcheck", cli_healthcheck,
+	    "healthcheck (-c FILE | --url URL)\n"
+	    "      Ask a running proxy's /healthz; exit 0 when it answers 200." },
 	{ "verify", cli_verify,
 	    "verify --dir DIR --gun GUN [--at RFC3339] [pins...] [TAG]\n"
 	    "      Verify metadata files on disk offline; print the trusted targets or TAG." },

@@ -1,0 +1,1260 @@
+/*
+ * server: `dctproxy serve`, the verifying Registry HTTP API v2 proxy.
+ *
+ * This file owns the process: listeners (libevent evhttp, plain or TLS),
+ * signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 audit reopen), the
+ * lifetime of a client request (struct preq), request parsing and routing,
+ * and the responses. The verdicts live in gate.c, the pass-through in
+ * stream.c.
+ *
+ * Everything a client sends is capped before it is looked at: header
+ * bytes and body bytes by evhttp, the URI length, the repository name
+ * (distribution grammar, 255 bytes), the tag ([\w][\w.-]{0,127}) and the
+ * digest (sha256:<64 lower-case hex>, nothing else).
+ *
+ * What it does not do: push. Pushes and deletes are answered 405 with a
+ * registry error (streaming request bodies upstream is not implemented).
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "certs/certs.h"
+#include "config/config.h"
+#include "proxy/proxy.h"
+#include "proxy/server_int.h"
+
+static void	logmsg(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "dctproxy: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+}
+
+void
+hex_encode(const uint8_t *b, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)((now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/* ---- preq lifetime ---------------------------------------------------- */
+
+static void
+preq_free(struct preq *p)
+{
+	struct server *srv = p->srv;
+
+	if (p->up != NULL)
+		fetch_req_cancel(p->up);
+	gate_free(p);
+	config_free(p->cfg);
+	free(p->body);
+	if (p->chunk != NULL)
+		evbuffer_free(p->chunk);
+	TAILQ_REMOVE(&srv->inflight, p, entry);
+	srv->ninflight--;
+	free(p);
+	if (srv->draining && srv->ninflight == 0)
+		event_base_loopbreak(srv->base);
+}
+
+void
+preq_finish(struct preq *p)
+{
+	p->done = 1;
+	if (p->req != NULL && p->conn != NULL)
+		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+	if (p->pending == 0)
+		preq_free(p);
+}
+
+/* The client closed the connection (or evhttp gave up on it). */
+static void
+on_close(struct evhttp_connection *conn, void *arg)
+{
+	struct preq *p = arg;
+
+	(void)conn;
+	p->gone = 1;
+	if (p->up != NULL) {
+		fetch_req_cancel(p->up);
+		p->up = NULL;
+	}
+	if (p->req != NULL) {
+		/* evhttp detached the request from the dying connection: it is ours */
+		if (evhttp_request_get_connection(p->req) == NULL)
+			evhttp_request_free(p->req);
+		p->req = NULL;
+	}
+	p->conn = NULL;
+	if (!p->audited && (p->kind == PK_MANIFEST || p->kind == PK_BLOB)) {
+		if (p->decision == NULL) {
+			p->decision = "deny";
+			p->reason = "client-gone";
+		}
+		preq_note(p, "the client closed the connection");
+		preq_audit(p);
+	}
+	preq_finish(p);
+}
+
+void
+preq_note(struct preq *p, const char *text)
+{
+	size_t n = strlen(p->message);
+
+	if (n > 0 && n + 2 < sizeof(p->message)) {
+		memcpy(p->message + n, "; ", 3);
+		n += 2;
+	}
+	if (snprintf(p->message + n, sizeof(p->message) - n, "%s", text) < 0)
+		p->message[n] = '\0';
+}
+
+void
+preq_audit(struct preq *p)
+{
+	struct audit_rec	r;
+	char			digest[80], hex[65];
+
+	if (p->audited || (p->kind != PK_MANIFEST && p->kind != PK_BLOB))
+		return;
+	p->audited = 1;
+	memset(&r, 0, sizeof(r));
+	r.kind = p->kind == PK_MANIFEST ? "manifest" : "blob";
+	r.client = p->client;
+	r.method = p->method;
+	r.path = p->path;
+	r.repo = p->repo;
+	r.ref = p->ref;
+	r.gun = p->gun;
+	r.decision = p->decision ? p->decision : "deny";
+	r.reason = p->reason;
+	r.message = p->message;
+	if (p->have_signed) {
+		hex_encode(p->signed_sha, 32, hex);
+		snprintf(digest, sizeof(digest), "sha256:%s", hex);
+		r.digest = digest;
+	}
+	r.role = p->signed_role;
+	r.upstream_status = p->up_status;
+	r.bytes = p->sent;
+	r.duration_ms = elapsed_ms(&p->t0);
+	audit_write(p->srv->audit, &r);
+}
+
+/* Headers on every answer of the Registry API. */
+static void
+common_headers(struct preq *p, struct evkeyvalq *h)
+{
+	evhttp_add_header(h, "Docker-Distribution-API-Version", "registry/2.0");
+	if (p->srv->draining)
+		evhttp_add_header(h, "Connection", "close");
+}
+
+void
+preq_reply(struct preq *p, int status, struct evbuffer *body)
+{
+	struct evhttp_request *req = p->req;
+
+	if (p->kind == PK_MANIFEST || p->kind == PK_BLOB)
+		preq_audit(p);
+	if (req != NULL) {
+		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+		p->req = NULL;
+		evhttp_send_reply(req, status, NULL, p->head ? NULL : body);
+	}
+	preq_finish(p);
+}
+
+void
+preq_error(struct preq *p, int status, const char *code, const char *msg)
+{
+	struct evbuffer	*b;
+	json_t		*o;
+	char		*s;
+	char		 len[32];
+
+	if (p->decision == NULL)
+		p->decision = "deny";
+	if (p->message[0] == '\0')
+		snprintf(p->message, sizeof(p->message), "%s", msg);
+	if (p->req == NULL) {
+		preq_audit(p);
+		preq_finish(p);
+		return;
+	}
+	o = json_pack("{s:[{s:s,s:s,s:n}]}", "errors", "code", code, "message", msg, "detail");
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	b = evbuffer_new();
+	if (b != NULL && s != NULL)
+		evbuffer_add_printf(b, "%s\n", s);
+	free(s);
+	common_headers(p, evhttp_request_get_output_headers(p->req));
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
+	    "application/json; charset=utf-8");
+	snprintf(len, sizeof(len), "%zu", b ? evbuffer_get_length(b) : 0);
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Length", len);
+	preq_reply(p, status, b);
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+void
+preq_deny(struct preq *p, const char *reason, const char *msg)
+{
+	p->decision = "deny";
+	p->reason = reason;
+	snprintf(p->message, sizeof(p->message), "%s", msg);
+	preq_error(p, 403, "DENIED", msg);
+}
+
+void
+preq_manifest(struct preq *p, const uint8_t *bytes, size_t len, const char *ctype,
+    const uint8_t sha[32])
+{
+	struct evkeyvalq	*h;
+	struct evbuffer		*b = NULL;
+	char			 hex[65], dig[80], clen[32], etag[84];
+
+	if (p->req == NULL) {
+		preq_audit(p);
+		preq_finish(p);
+		return;
+	}
+	hex_encode(sha, 32, hex);
+	snprintf(dig, sizeof(dig), "sha256:%s", hex);
+	snprintf(etag, sizeof(etag), "\"%s\"", dig);
+	snprintf(clen, sizeof(clen), "%zu", len);
+	h = evhttp_request_get_output_headers(p->req);
+	common_headers(p, h);
+	evhttp_add_header(h, "Content-Type", ctype && ctype[0] ? ctype : MT_DOCKER_V2);
+	evhttp_add_header(h, "Content-Length", clen);
+	evhttp_add_header(h, "Docker-Content-Digest", dig);
+	evhttp_add_header(h, "ETag", etag);
+	if (p->decision == NULL)
+		p->decision = "allow";
+	if (!p->head) {
+		b = evbuffer_new();
+		if (b == NULL || evbuffer_add(b, bytes, len) == -1) {
+			if (b != NULL)
+				evbuffer_free(b);
+			preq_error(p, 500, "UNKNOWN", "out of memory");
+			return;
+		}
+		p->sent = len;
+	}
+	preq_reply(p, 200, b);
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+/* Response headers of an upstream answer that a client may see. */
+static const char *const pass_headers[] = {
+	"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
+	"Docker-Content-Digest", "ETag", "Last-Modified", "Link",
+	"WWW-Authenticate", "Location", NULL
+};
+
+void
+preq_copy_headers(struct preq *p, struct fetch_req *r, int status)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(p->req);
+	const char		*name, *value;
+	size_t			 i, k;
+
+	common_headers(p, h);
+	for (i = 0; fetch_req_header_at(r, i, &name, &value) == 0; i++)
+		for (k = 0; pass_headers[k] != NULL; k++) {
+			if (strcasecmp(name, pass_headers[k]) != 0)
+				continue;
+			/* a Location only makes sense on a redirect we did not follow */
+			if (k == 9 && (status < 300 || status > 399))
+				break;
+			evhttp_add_header(h, pass_headers[k], value);
+			break;
+		}
+}
+
+void
+preq_pass_upstream(struct preq *p, struct fetch_req *r, int status,
+    const uint8_t *body, size_t len)
+{
+	struct evbuffer	*b = NULL;
+	char		 clen[32];
+
+	if (p->req == NULL) {
+		preq_audit(p);
+		preq_finish(p);
+		return;
+	}
+	preq_copy_headers(p, r, status);
+	evhttp_remove_header(evhttp_request_get_output_headers(p->req), "Content-Length");
+	snprintf(clen, sizeof(clen), "%zu", len);
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Length", clen);
+	if (!p->head && len > 0 && (b = evbuffer_new()) != NULL) {
+		evbuffer_add(b, body, len);
+		p->sent = len;
+	}
+	preq_reply(p, status, b);
+	if (b != NULL)
+		evbuffer_free(b);
+}
+
+/* ---- upstream plumbing ---------------------------------------------------- */
+
+int
+preq_upstream_url(struct preq *p, const char *path, int with_query, char *buf, size_t len)
+{
+	int n;
+
+	n = snprintf(buf, len, "%s%s%s%s", p->reg->upstream.base, path,
+	    with_query && p->query ? "?" : "", with_query && p->query ? p->query : "");
+	return n < 0 || (size_t)n >= len || (size_t)n >= FETCH_MAX_URL ? -1 : 0;
+}
+
+/* Client request headers that go upstream. */
+static const char *const fwd_headers[] = {
+	"Accept", "Authorization", "Range", "If-Range", "If-None-Match",
+	"If-Modified-Since", NULL
+};
+
+void
+preq_upstream_opts(struct preq *p, struct fetch_opts *o, const char **hdrs,
+    char *store, size_t storelen, int accept_all)
+{
+	static const char *const all[] = {
+		"Accept: " MT_DOCKER_V2, "Accept: " MT_DOCKER_LIST,
+		"Accept: " MT_OCI_MANIFEST, "Accept: " MT_OCI_INDEX,
+	};
+	struct evkeyvalq	*in;
+	struct evkeyval		*kv;
+	const struct config	*cfg = p->cfg;
+	size_t			 n = 0, used = 0, k, l;
+	int			 w;
+
+	memset(o, 0, sizeof(*o));
+	o->ca_file = p->reg->upstream_ca;
+	if (p->reg->upstream_credentials != NULL) {
+		o->username = p->reg->upstream_credentials->username;
+		o->password = p->reg->upstream_credentials->password;
+	}
+	o->connect_timeout_ms = (long)cfg->connect_timeout_seconds * 1000;
+	o->timeout_ms = (long)cfg->request_timeout_seconds * 1000;
+	if (accept_all)
+		for (k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+			hdrs[n++] = all[k];
+	if (p->req != NULL) {
+		in = evhttp_request_get_input_headers(p->req);
+		TAILQ_FOREACH(kv, in, next) {
+			for (k = 0; fwd_headers[k] != NULL; k++)
+				if (strcasecmp(kv->key, fwd_headers[k]) == 0)
+					break;
+			if (fwd_headers[k] == NULL || n >= PROXY_MAX_FORWARD_HDRS)
+				continue;
+			l = strlen(fwd_headers[k]) + 2 + strlen(kv->value) + 1;
+			if (used + l > storelen || strpbrk(kv->value, "\r\n") != NULL)
+				continue;
+			w = snprintf(store + used, storelen - used, "%s: %s",
+			    fwd_headers[k], kv->value);
+			if (w < 0)
+				continue;
+			hdrs[n++] = store + used;
+			used += (size_t)w + 1;
+		}
+	}
+	o->headers = hdrs;
+	o->nheaders = n;
+}
+
+void
+preq_notary_server(struct preq *p, struct notary_server *ns)
+{
+	memset(ns, 0, sizeof(*ns));
+	ns->url = p->reg->notary.url.base;
+	ns->ca_file = p->reg->notary.ca;
+	if (p->reg->notary.credentials != NULL) {
+		ns->username = p->reg->notary.credentials->username;
+		ns->password = p->reg->notary.credentials->password;
+	}
+	ns->timeout_ms = (long)p->cfg->request_timeout_seconds * 1000;
+}
+
+/* ---- /v2/ ping, /healthz, /readyz ------------------------------------------ */
+
+struct ping {
+	struct preq	*p;
+	uint8_t		*body;
+	size_t		 len;
+};
+
+static int
+ping_data(struct fetch_req *r, const uint8_t *b, size_t len, void *arg)
+{
+	struct ping	*pg = arg;
+	uint8_t		*n;
+
+	(void)r;
+	if ((n = realloc(pg->body, pg->len + len)) == NULL)
+		return -1;
+	memcpy(n + pg->len, b, len);
+	pg->body = n;
+	pg->len += len;
+	return 0;
+}
+
+static void
+ping_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct ping	*pg = arg;
+	struct preq	*p = pg->p;
+	struct evbuffer	*b;
+
+	(void)error;
+	p->up = NULL;
+	p->up_status = status;
+	if (status == 401) {
+		/* let the client see the challenge, so that `docker login` works */
+		preq_pass_upstream(p, r, 401, pg->body, pg->len);
+	} else if ((b = evbuffer_new()) != NULL) {
+		common_headers(p, evhttp_request_get_output_headers(p->req));
+		evhttp_add_header(evhttp_request_get_output_headers(p->req),
+		    "Content-Type", "application/json; charset=utf-8");
+		evbuffer_add(b, "{}", 2);
+		preq_reply(p, 200, b);
+		evbuffer_free(b);
+	} else
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+	free(pg->body);
+	free(pg);
+}
+
+static void
+do_ping(struct preq *p)
+{
+	struct fetch_opts		o;
+	struct fetch_stream_opts	so;
+	struct fetch_handlers		h = { NULL, ping_data, ping_done };
+	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
+	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
+	struct ping			*pg;
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL) {
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	pg->p = p;
+	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
+	o.max_len = 64 * 1024;
+	memset(&so, 0, sizeof(so));
+	/* with our own upstream credentials we authenticate; else the client must */
+	so.token_auth = p->reg->upstream_credentials != NULL;
+	if (preq_upstream_url(p, "/v2/", 0, url, sizeof(url)) == -1 ||
+	    fetch_stream(p->srv->fetch, url, &o, &so, &h, pg, &p->up) == -1) {
+		free(pg);
+		preq_error(p, 500, "UNKNOWN", "could not start the upstream request");
+	}
+}
+
+struct ready {
+	struct preq	*p;
+	int		 pending;
+	int		 ok;
+	json_t		*detail;
+};
+
+static void
+ready_answer(struct ready *rd)
+{
+	struct preq	*p = rd->p;
+	struct evbuffer	*b;
+	char		*s;
+
+	p->pending--;
+	if (p->gone || p->req == NULL) {
+		json_decref(rd->detail);
+		free(rd);
+		preq_finish(p);
+		return;
+	}
+	b = evbuffer_new();
+	s = json_dumps(rd->detail, JSON_COMPACT);
+	if (b != NULL)
+		evbuffer_add_printf(b, "{\"ready\":%s,\"checks\":%s}\n",
+		    rd->ok ? "true" : "false", s ? s : "[]");
+	free(s);
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
+	    "application/json");
+	json_decref(rd->detail);
+	rd->detail = NULL;
+	preq_reply(p, rd->ok ? 200 : 503, b);
+	if (b != NULL)
+		evbuffer_free(b);
+	free(rd);
+}
+
+struct ready_check {
+	struct ready	*rd;
+	char		 url[FETCH_MAX_URL];
+};
+
+static void
+ready_one(const struct fetch_result *res, void *arg)
+{
+	struct ready_check	*c = arg;
+	struct ready		*rd = c->rd;
+
+	/* reachable: any HTTP answer below 500 (401 is a healthy registry) */
+	if (res->status <= 0 || res->status >= 500)
+		rd->ok = 0;
+	json_array_append_new(rd->detail, json_pack("{s:s,s:i,s:s}", "url", c->url,
+	    "status", res->status, "error", res->error ? res->error : ""));
+	free(c);
+	if (--rd->pending == 0)
+		ready_answer(rd);
+}
+
+static void
+do_ready(struct preq *p)
+{
+	struct ready		*rd;
+	struct ready_check	*c;
+	struct fetch_opts	 o;
+	const struct config	*cfg = p->cfg;
+	size_t			 i;
+	int			 pass;
+
+	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
+	    (rd->detail = json_array()) == NULL) {
+		free(rd);
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	rd->p = p;
+	rd->ok = 1;
+	p->pending++;
+	for (i = 0; i < cfg->nregistries; i++)
+		for (pass = 0; pass < 2; pass++) {
+			const struct config_registry *reg = &cfg->registries[i];
+
+			memset(&o, 0, sizeof(o));
+			o.connect_timeout_ms = (long)cfg->connect_timeout_seconds * 1000;
+			o.timeout_ms = 5000;
+			o.max_len = 64 * 1024;
+			o.ca_file = pass == 0 ? reg->upstream_ca : reg->notary.ca;
+			if ((c = calloc(1, sizeof(*c))) == NULL) {
+				rd->ok = 0;
+				continue;
+			}
+			c->rd = rd;
+			snprintf(c->url, sizeof(c->url), "%s/v2/", pass == 0 ?
+			    reg->upstream.base : reg->notary.url.base);
+			if (fetch_get(p->srv->fetch, c->url, &o, ready_one, c) == -1) {
+				free(c);
+				rd->ok = 0;
+			} else
+				rd->pending++;
+		}
+	/* fetch_get never calls back before the loop runs */
+	if (rd->pending == 0)
+		ready_answer(rd);
+}
+
+/* ---- parsing and routing -------------------------------------------------------- */
+
+static int
+tag_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > PROXY_MAX_TAG_LEN)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_';
+
+		if (!word && (i == 0 || (c != '.' && c != '-')))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+method_of(struct evhttp_request *req, char *buf, size_t len)
+{
+	const char *m;
+
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:	m = "GET"; break;
+	case EVHTTP_REQ_HEAD:	m = "HEAD"; break;
+	case EVHTTP_REQ_POST:	m = "POST"; break;
+	case EVHTTP_REQ_PUT:	m = "PUT"; break;
+	case EVHTTP_REQ_PATCH:	m = "PATCH"; break;
+	case EVHTTP_REQ_DELETE:	m = "DELETE"; break;
+	default:		m = "OTHER"; break;
+	}
+	snprintf(buf, len, "%s", m);
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+/*
+ * Split /v2/<name>/<kind>/<ref>. Returns 0 with p->kind/repo/ref set, or -1
+ * with a registry error already sent.
+ */
+static int
+parse_path(struct preq *p)
+{
+	const char	*path = p->path + 4;	/* after "/v2/" */
+	const char	*slash, *kind_end;
+	size_t		 n = strlen(path), rl;
+
+	if (n >= 10 && strcmp(path + n - 10, "/tags/list") == 0) {
+		p->kind = PK_TAGS;
+		rl = n - 10;
+		p->ref[0] = '\0';
+	} else {
+		if ((slash = strrchr(path, '/')) == NULL)
+			goto notfound;
+		if (strlen(slash + 1) >= sizeof(p->ref))
+			goto badref;
+		memcpy(p->ref, slash + 1, strlen(slash + 1) + 1);
+		kind_end = slash;
+		if ((size_t)(kind_end - path) > 10 &&
+		    memcmp(kind_end - 10, "/manifests", 10) == 0) {
+			p->kind = PK_MANIFEST;
+			rl = (size_t)(kind_end - 10 - path);
+		} else if ((size_t)(kind_end - path) > 6 &&
+		    memcmp(kind_end - 6, "/blobs", 6) == 0) {
+			p->kind = PK_BLOB;
+			rl = (size_t)(kind_end - 6 - path);
+		} else if (strstr(path, "/blobs/uploads") != NULL) {
+			p->kind = PK_BLOB;
+			p->ref[0] = '\0';
+			rl = (size_t)(strstr(path, "/blobs/uploads") - path);
+		} else
+			goto notfound;
+	}
+	if (rl == 0 || rl > PROXY_MAX_REPO_LEN)
+		goto badname;
+	memcpy(p->repo, path, rl);
+	p->repo[rl] = '\0';
+	if (!config_repo_valid(p->repo))
+		goto badname;
+	return 0;
+notfound:
+	preq_error(p, 404, "NOT_FOUND", "unknown Registry API path");
+	return -1;
+badname:
+	p->repo[0] = '\0';
+	preq_error(p, 400, "NAME_INVALID", "invalid repository name");
+	return -1;
+badref:
+	preq_error(p, 400, "MANIFEST_INVALID", "invalid reference");
+	return -1;
+}
+
+static void
+auth_key(struct preq *p)
+{
+	const char	*a;
+	uint8_t		 md[32];
+	unsigned int	 mdlen = 0;
+
+	p->auth_key[0] = '\0';
+	a = evhttp_find_header(evhttp_request_get_input_headers(p->req), "Authorization");
+	if (a == NULL)
+		return;
+	if (EVP_Digest(a, strlen(a), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
+		hex_encode(md, 32, p->auth_key);
+	else
+		memcpy(p->auth_key, "x", 2);	/* never matches a cached entry's "" */
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct server		*srv = arg;
+	struct preq		*p;
+	const char		*uri, *q, *host;
+	char			*addr = NULL;
+	ev_uint16_t		 port = 0;
+	size_t			 plen;
+	int			 readonly;
+	char			 msg[512];
+
+	if (srv->ninflight >= PROXY_MAX_INFLIGHT) {
+		evhttp_send_error(req, 503, "Too many requests");
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		evhttp_send_error(req, 503, "Out of memory");
+		return;
+	}
+	p->srv = srv;
+	p->req = req;
+	p->conn = evhttp_request_get_connection(req);
+	p->cfg = config_ref(srv->cfg);
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	TAILQ_INSERT_TAIL(&srv->inflight, p, entry);
+	srv->ninflight++;
+	srv->nrequests++;
+	evhttp_connection_set_closecb(p->conn, on_close, p);
+	evhttp_connection_get_peer(p->conn, &addr, &port);
+	snprintf(p->client, sizeof(p->client), "%s:%u", addr ? addr : "?", port);
+	readonly = method_of(req, p->method, sizeof(p->method));
+	p->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+
+	uri = evhttp_request_get_uri(req);
+	if (uri == NULL || strlen(uri) > PROXY_MAX_URI_LEN) {
+		preq_error(p, 414, "UNSUPPORTED", "request URI too long");
+		return;
+	}
+	q = strchr(uri, '?');
+	plen = q ? (size_t)(q - uri) : strlen(uri);
+	memcpy(p->path, uri, plen);
+	p->path[plen] = '\0';
+	p->query = q ? q + 1 : NULL;
+	if (strpbrk(p->path, "%\\") != NULL || (p->query && strpbrk(p->query, " \"<>\\^`{|}") != NULL)) {
+		preq_error(p, 400, "UNSUPPORTED", "malformed request path");
+		return;
+	}
+
+	if (strcmp(p->path, "/healthz") == 0) {
+		struct evbuffer *b = evbuffer_new();
+
+		if (b != NULL)
+			evbuffer_add_printf(b, "ok\n");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
+		preq_reply(p, 200, b);
+		if (b != NULL)
+			evbuffer_free(b);
+		return;
+	}
+	if (strcmp(p->path, "/readyz") == 0) {
+		do_ready(p);
+		return;
+	}
+	if (strcmp(p->path, "/v2") != 0 && strncmp(p->path, "/v2/", 4) != 0) {
+		preq_error(p, 404, "NOT_FOUND", "not found");
+		return;
+	}
+	host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	if (host != NULL && strlen(host) > PROXY_MAX_HOST_LEN) {
+		preq_error(p, 400, "UNSUPPORTED", "Host header too long");
+		return;
+	}
+	if ((p->reg = config_registry_for_host(p->cfg, host)) == NULL) {
+		snprintf(msg, sizeof(msg), "no registry is configured for host %s",
+		    host ? host : "(none)");
+		preq_error(p, 404, "NAME_UNKNOWN", msg);
+		return;
+	}
+	if (strcmp(p->path, "/v2") == 0 || strcmp(p->path, "/v2/") == 0) {
+		p->kind = PK_PING;
+		if (!readonly) {
+			preq_error(p, 405, "UNSUPPORTED", "method not allowed");
+			return;
+		}
+		do_ping(p);
+		return;
+	}
+	if (strcmp(p->path, "/v2/_catalog") == 0) {
+		p->kind = PK_CATALOG;
+		if (!readonly) {
+			preq_error(p, 405, "UNSUPPORTED", "method not allowed");
+			return;
+		}
+		stream_pass(p, PROXY_MAX_TAGS_LEN, 0);
+		return;
+	}
+	if (parse_path(p) == -1)
+		return;
+	if (config_gun(p->reg, p->repo, p->gun, sizeof(p->gun)) == -1) {
+		preq_error(p, 400, "NAME_INVALID", "repository name too long for a GUN");
+		return;
+	}
+	if (!readonly || p->ref[0] == '\0') {
+		p->reason = "method-not-allowed";
+		snprintf(msg, sizeof(msg), "%s %s is not allowed through this proxy: "
+		    "dctproxy serves verified pulls only", p->method,
+		    p->kind == PK_MANIFEST ? "of manifests" : p->kind == PK_BLOB ?
+		    "of blobs" : "here");
+		snprintf(p->message, sizeof(p->message), "%s", msg);
+		preq_error(p, 405, "UNSUPPORTED", msg);
+		return;
+	}
+	if (config_policy_for(p->cfg, p->gun, &p->pol) == -1) {
+		preq_deny(p, "policy", p->pol.explain);
+		return;
+	}
+	auth_key(p);
+	switch (p->kind) {
+	case PK_TAGS:
+		stream_pass(p, PROXY_MAX_TAGS_LEN, 0);
+		return;
+	case PK_MANIFEST:
+		if (strchr(p->ref, ':') != NULL) {
+			if (digest_parse(p->ref, p->digest) == -1) {
+				preq_error(p, 400, "DIGEST_INVALID",
+				    "only sha256:<64 lower-case hex> digests are accepted");
+				return;
+			}
+			p->by_digest = 1;
+		} else if (!tag_valid(p->ref)) {
+			preq_error(p, 400, "TAG_INVALID", "invalid tag");
+			return;
+		}
+		gate_manifest(p);
+		return;
+	case PK_BLOB:
+		if (digest_parse(p->ref, p->digest) == -1) {
+			preq_error(p, 400, "DIGEST_INVALID",
+			    "only sha256:<64 lower-case hex> digests are accepted");
+			return;
+		}
+		p->by_digest = 1;
+		gate_blob(p);
+		return;
+	default:
+		preq_error(p, 404, "NOT_FOUND", "not found");
+	}
+}
+
+/* ---- listeners, signals, lifecycle ------------------------------------------------ */
+
+static struct bufferevent *
+tls_bevcb(struct event_base *base, void *arg)
+{
+	SSL			*ssl = SSL_new(arg);
+	struct bufferevent	*bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+static int
+listen_all(struct server *srv)
+{
+	const struct config	*cfg = srv->cfg;
+	struct timeval		 tv;
+	char			 err[CERTS_ERRLEN];
+	size_t			 i;
+
+	srv->nhttp = cfg->nlisteners;
+	srv->http = calloc(cfg->nlisteners, sizeof(*srv->http));
+	srv->bound = calloc(cfg->nlisteners, sizeof(*srv->bound));
+	srv->ssl_ctx = calloc(cfg->nlisteners, sizeof(*srv->ssl_ctx));
+	if (srv->http == NULL || srv->bound == NULL || srv->ssl_ctx == NULL)
+		return -1;
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const struct config_listener *l = &cfg->listeners[i];
+		struct evhttp *h;
+
+		if ((h = srv->http[i] = evhttp_new(srv->base)) == NULL)
+			return -1;
+		evhttp_set_max_headers_size(h, PROXY_MAX_HEADERS_LEN);
+		evhttp_set_max_body_size(h, PROXY_MAX_BODY_LEN);
+		tv.tv_sec = cfg->idle_timeout_seconds;
+		tv.tv_usec = 0;
+		evhttp_set_timeout_tv(h, &tv);
+		evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+		    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE);
+		evhttp_set_default_content_type(h, "application/json");
+		evhttp_set_gencb(h, on_request, srv);
+		if (l->tls != NULL) {
+			SSL_CTX *ctx = certs_server_ctx(l->tls->certificate, l->tls->key, err);
+
+			if (ctx == NULL) {
+				logmsg("listener %s: %s", l->address, err);
+				return -1;
+			}
+			srv->ssl_ctx[i] = ctx;
+			evhttp_set_bevcb(h, tls_bevcb, ctx);
+		}
+		srv->bound[i] = evhttp_bind_socket_with_handle(h, l->host, l->port);
+		if (srv->bound[i] == NULL) {
+			logmsg("listener %s: cannot listen: %s", l->address, strerror(errno));
+			return -1;
+		}
+		logmsg("listening on %s%s", l->address, l->tls ? " (TLS)" : "");
+	}
+	return 0;
+}
+
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		logmsg("user %s: no such user", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		logmsg("dropping privileges to %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		logmsg("dropping privileges to %s: could regain root", user);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	logmsg("shutdown grace period over with %zu requests in flight", srv->ninflight);
+	event_base_loopbreak(srv->base);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv;
+	size_t		 i;
+
+	(void)what;
+	if (srv->draining) {
+		logmsg("second signal: stopping now");
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	srv->draining = 1;
+	logmsg("signal %d: no longer accepting; %zu requests in flight", (int)sig,
+	    srv->ninflight);
+	for (i = 0; i < srv->nhttp; i++)
+		if (srv->bound[i] != NULL) {
+			evhttp_del_accept_socket(srv->http[i], srv->bound[i]);
+			srv->bound[i] = NULL;
+		}
+	if (srv->ninflight == 0) {
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	tv.tv_sec = srv->cfg->shutdown_grace_seconds;
+	tv.tv_usec = 0;
+	srv->ev_grace = evtimer_new(srv->base, on_grace, srv);
+	if (srv->ev_grace != NULL)
+		evtimer_add(srv->ev_grace, &tv);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct server		*srv = arg;
+	struct config		*ncfg = NULL, *old;
+	struct config_errors	*errs;
+	struct audit		*na;
+	char			 err[256];
+	size_t			 i;
+
+	(void)sig;
+	(void)what;
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return;
+	if (config_load(srv->cfg_path, &ncfg, errs) == -1) {
+		logmsg("reload of %s failed; keeping the running configuration:",
+		    srv->cfg_path);
+		for (i = 0; i < errs->n; i++)
+			logmsg("  %s", errs->msgs[i].msg);
+		free(errs);
+		return;
+	}
+	free(errs);
+	if (ncfg->nlisteners != srv->cfg->nlisteners)
+		logmsg("reload: listeners changed; they take effect at the next start");
+	else
+		for (i = 0; i < ncfg->nlisteners; i++)
+			if (strcmp(ncfg->listeners[i].address, srv->cfg->listeners[i].address) != 0 ||
+			    (ncfg->listeners[i].tls == NULL) != (srv->cfg->listeners[i].tls == NULL))
+				logmsg("reload: listeners changed; they take effect at the next start");
+	if (strcmp(ncfg->audit_path, audit_path(srv->audit)) != 0) {
+		if ((na = audit_open(ncfg->audit_path, err, sizeof(err))) == NULL)
+			logmsg("reload: audit log %s: %s; keeping %s", ncfg->audit_path,
+			    err, audit_path(srv->audit));
+		else {
+			audit_free(srv->audit);
+			srv->audit = na;
+		}
+	}
+	mcache_set_max(srv->mcache, ncfg->cache_manifest_bytes);
+	old = srv->cfg;
+	srv->cfg = ncfg;
+	config_free(old);	/* requests in flight keep their own reference */
+	logmsg("reloaded %s", srv->cfg_path);
+}
+
+static void
+on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)sig;
+	(void)what;
+	if (audit_reopen(srv->audit) == 0)
+		logmsg("audit log reopened");
+}
+
+static void
+server_free(struct server *srv)
+{
+	struct preq	*p;
+	size_t		 i;
+
+	/* detach every request from its client before evhttp frees them */
+	TAILQ_FOREACH(p, &srv->inflight, entry) {
+		if (p->req != NULL && p->conn != NULL)
+			evhttp_connection_set_closecb(p->conn, NULL, NULL);
+		p->req = NULL;
+		if (p->up != NULL) {
+			fetch_req_cancel(p->up);
+			p->up = NULL;
+		}
+	}
+	for (i = 0; i < srv->nhttp; i++)
+		if (srv->http != NULL && srv->http[i] != NULL)
+			evhttp_free(srv->http[i]);
+	/* fetch first: it drops the notary's requests without calling back */
+	fetch_ctx_free(srv->fetch);
+	srv->fetch = NULL;
+	notary_free(srv->notary);
+	srv->draining = 0;
+	while ((p = TAILQ_FIRST(&srv->inflight)) != NULL)
+		preq_free(p);
+	for (i = 0; i < srv->nhttp; i++)
+		if (srv->ssl_ctx != NULL && srv->ssl_ctx[i] != NULL)
+			SSL_CTX_free(srv->ssl_ctx[i]);
+	free(srv->http);
+	free(srv->bound);
+	free(srv->ssl_ctx);
+	mcache_free(srv->mcache);
+	refs_free(srv->refs);
+	audit_free(srv->audit);
+	if (srv->ev_term) event_free(srv->ev_term);
+	if (srv->ev_int) event_free(srv->ev_int);
+	if (srv->ev_hup) event_free(srv->ev_hup);
+	if (srv->ev_usr1) event_free(srv->ev_usr1);
+	if (srv->ev_grace) event_free(srv->ev_grace);
+	config_free(srv->cfg);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+}
+
+static int
+serve_usage(void)
+{
+	fprintf(stderr, "usage: dctproxy serve -c FILE\n");
+	return 2;
+}
+
+int
+cli_serve(int argc, char **argv)
+{
+	struct server		 srv;
+	struct config_errors	*errs;
+	const char		*path = NULL;
+	char			 err[256];
+	size_t			 i;
+	int			 rc = 1;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < (size_t)argc)
+			path = argv[++i];
+		else
+			return serve_usage();
+	}
+	if (path == NULL)
+		return serve_usage();
+	memset(&srv, 0, sizeof(srv));
+	TAILQ_INIT(&srv.inflight);
+	srv.cfg_path = path;
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return 1;
+	if (config_load(path, &srv.cfg, errs) == -1) {
+		for (i = 0; i < errs->n; i++)
+			fprintf(stderr, "%s\n", errs->msgs[i].msg);
+		free(errs);
+		return 1;
+	}
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i].msg);
+	free(errs);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((srv.base = event_base_new()) == NULL ||
+	    (srv.fetch = fetch_ctx_new(srv.base)) == NULL ||
+	    (srv.mcache = mcache_new(srv.cfg->cache_manifest_bytes)) == NULL ||
+	    (srv.refs = refs_new(PROXY_MAX_REFS)) == NULL) {
+		logmsg("out of memory");
+		goto out;
+	}
+	if ((srv.audit = audit_open(srv.cfg->audit_path, err, sizeof(err))) == NULL) {
+		logmsg("audit log: %s", err);
+		goto out;
+	}
+	if ((srv.notary = notary_new(srv.fetch, srv.cfg->state_dir,
+	    (time_t)srv.cfg->trust_freshness_seconds)) == NULL) {
+		logmsg("cannot set up the notary client");
+		goto out;
+	}
+	if (listen_all(&srv) == -1 || drop_privileges(srv.cfg->user) == -1)
+		goto out;
+	srv.ev_term = evsignal_new(srv.base, SIGTERM, on_term, &srv);
+	srv.ev_int = evsignal_new(srv.base, SIGINT, on_term, &srv);
+	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
+	srv.ev_usr1 = evsignal_new(srv.base, SIGUSR1, on_usr1, &srv);
+	if (srv.ev_term == NULL || srv.ev_int == NULL || srv.ev_hup == NULL ||
+	    srv.ev_usr1 == NULL || evsignal_add(srv.ev_term, NULL) == -1 ||
+	    evsignal_add(srv.ev_int, NULL) == -1 || evsignal_add(srv.ev_hup, NULL) == -1 ||
+	    evsignal_add(srv.ev_usr1, NULL) == -1) {
+		logmsg("cannot set up signal handling");
+		goto out;
+	}
+	logmsg("serving (%zu registries, pid %ld)", srv.cfg->nregistries, (long)getpid());
+	event_base_dispatch(srv.base);
+	logmsg("stopped after %llu requests", (unsigned long long)srv.nrequests);
+	rc = 0;
+out:
+	server_free(&srv);
+	return rc;
+}
+
+/* ---- healthcheck ---------------------------------------------------------------- */
+
+static size_t
+discard(char *p, size_t s, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	return s * n;
+}
+
+int
+cli_healthcheck(int argc, char **argv)
+{
+	struct config_errors	*errs;
+	struct config		*cfg = NULL;
+	const char		*path = NULL, *url = NULL;
+	char			 buf[512];
+	CURL			*e;
+	long			 code = 0;
+	CURLcode		 res;
+	size_t			 i;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < (size_t)argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--url") == 0 && i + 1 < (size_t)argc)
+			url = argv[++i];
+		else {
+			fprintf(stderr, "usage: dctproxy healthcheck (-c FILE | --url URL)\n");
+			return 2;
+		}
+	}
+	if (url == NULL) {
+		if (path == NULL) {
+			fprintf(stderr, "usage: dctproxy healthcheck (-c FILE | --url URL)\n");
+			return 2;
+		}
+		if ((errs = calloc(1, sizeof(*errs))) == NULL)
+			return 1;
+		if (config_load(path, &cfg, errs) == -1) {
+			for (i = 0; i < errs->n; i++)
+				fprintf(stderr, "%s\n", errs->msgs[i].msg);
+			free(errs);
+			return 1;
+		}
+		free(errs);
+		snprintf(buf, sizeof(buf), "%s://%s%s%s:%u/healthz",
+		    cfg->listeners[0].tls ? "https" : "http",
+		    cfg->listeners[0].ipv6 ? "[" : "", cfg->listeners[0].host,
+		    cfg->listeners[0].ipv6 ? "]" : "", cfg->listeners[0].port);
+		config_free(cfg);
+	} else
+		snprintf(buf, sizeof(buf), "%s", url);
+	if ((e = curl_easy_init()) == NULL)
+		return 1;
+	curl_easy_setopt(e, CURLOPT_URL, buf);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	/* liveness of our own listener on this host: the certificate is not the point */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	res = curl_easy_perform(e);
+	if (res == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(e);
+	if (res != CURLE_OK) {
+		fprintf(stderr, "dctproxy: healthcheck %s: %s\n", buf, curl_easy_strerror(res));
+		return 1;
+	}
+	if (code != 200) {
+		fprintf(stderr, "dctproxy: healthcheck %s: HTTP %ld\n", buf, code);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}

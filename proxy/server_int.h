@@ -1,0 +1,258 @@
+/*
+ * Internals of the verifying server: server.c (listeners, signals, reload,
+ * routing, responses), gate.c (the manifest gate), stream.c (upstream
+ * pass-through with backpressure), cache.c (verified manifests and the
+ * digests they reference), audit.c (the audit log).
+ *
+ * One event loop, one thread. A client request is a struct preq; it holds
+ * a reference to the config it started under, so a SIGHUP reload never
+ * changes the rules under a request in flight.
+ */
+#ifndef PROXY_SERVER_INT_H
+#define PROXY_SERVER_INT_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "config/config.h"
+#include "proxy/proxy_int.h"
+#include "trust/trust.h"
+
+/*
+ * Caps on what clients and upstreams control. Each is wired to the knob
+ * that enforces it (evhttp_set_max_*, fetch max_len) or checked by hand.
+ */
+#define PROXY_MAX_HEADERS_LEN	(32 * 1024)	/* request line + headers (evhttp_set_max_headers_size) */
+#define PROXY_MAX_BODY_LEN	(64 * 1024)	/* request bodies read (we never forward them) */
+#define PROXY_MAX_URI_LEN	2048		/* request URI, checked before parsing */
+#define PROXY_MAX_REPO_LEN	255		/* distribution: repository name */
+#define PROXY_MAX_TAG_LEN	128		/* distribution: [\w][\w.-]{0,127} */
+#define PROXY_MAX_HOST_LEN	255		/* Host header */
+#define PROXY_MAX_MANIFEST_LEN	(4 * 1024 * 1024) /* a manifest body (distribution: 4 MiB) */
+#define PROXY_MAX_BLOB_LEN	((uint64_t)64 << 30) /* a blob streamed through */
+#define PROXY_MAX_TAGS_LEN	(16 * 1024 * 1024) /* a tags/list or _catalog body */
+#define PROXY_MAX_MANIFEST_REFS	4096		/* digests one manifest may reference */
+#define PROXY_MAX_REFS		(256 * 1024)	/* referenced digests remembered, all repositories */
+#define PROXY_MAX_FORWARD_HDRS	32		/* request headers forwarded upstream */
+#define PROXY_MAX_INDEX_FETCHES	64		/* manifests one repository index may fetch */
+#define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
+#define PROXY_STREAM_HWM	(1024 * 1024)	/* client output buffered before pausing upstream */
+#define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
+#define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */
+#define PROXY_MAX_INFLIGHT	10000		/* requests served at once */
+
+/* Manifest media types the proxy asks for when it fetches a signed digest. */
+#define MT_DOCKER_V2	"application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_V1S	"application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+struct server;
+struct audit;
+struct mcache;
+struct refs;
+
+enum preq_kind {
+	PK_PING,	/* GET /v2/ */
+	PK_MANIFEST,	/* /v2/<name>/manifests/<ref> */
+	PK_BLOB,	/* /v2/<name>/blobs/<digest> */
+	PK_TAGS,	/* /v2/<name>/tags/list */
+	PK_CATALOG,	/* /v2/_catalog */
+};
+
+/* One client request. */
+struct preq {
+	struct server			*srv;
+	struct evhttp_request		*req;		/* NULL once answered or gone */
+	struct evhttp_connection	*conn;
+	struct config			*cfg;		/* our reference */
+	const struct config_registry	*reg;
+	struct config_policy		 pol;
+	enum preq_kind			 kind;
+	int				 head;		/* HEAD, else GET */
+	char				 method[8];
+	char				 path[PROXY_MAX_URI_LEN + 1];	/* path, no query */
+	const char			*query;		/* into uri, after '?', or NULL */
+	char				 repo[PROXY_MAX_REPO_LEN + 1];
+	char				 ref[PROXY_MAX_TAG_LEN + 8]; /* tag or sha256:<hex> */
+	int				 by_digest;
+	uint8_t				 digest[32];	/* when by_digest */
+	char				 gun[TRUST_MAX_GUN_LEN + 1];
+	char				 client[80];
+	char				 auth_key[65];	/* hex sha256 of the Authorization header, or "" */
+	struct timespec			 t0;
+
+	/* the verdict */
+	const char			*decision;	/* "allow", "deny", "allow-permissive" */
+	const char			*reason;
+	char				 message[1024];
+	int				 have_signed;
+	uint8_t				 signed_sha[32];
+	int64_t				 signed_len;
+	char				 signed_role[TRUST_MAX_ROLE_LEN + 1];
+
+	/* upstream */
+	struct fetch_req		*up;
+	int				 up_status;
+	uint8_t				*body;		/* buffered manifest */
+	size_t				 body_len;
+	size_t				 body_cap;
+	char				 up_ctype[256];
+
+	/* streaming to the client */
+	struct evbuffer			*chunk;
+	int				 started;	/* reply line sent */
+	int				 paused;
+	uint64_t			 sent;		/* body bytes handed to the client */
+
+	/* a manifest fetched by digest for verification (gate.c) */
+	uint8_t				 mf_sha[32];
+	int64_t				 mf_want_len;	/* -1: unknown */
+	void				(*mf_done)(struct preq *, int status, int verified,
+					    const char *error, struct fetch_req *);
+	struct gindex			*index;		/* indexing the repository (gate.c) */
+
+	int				 audited;
+	int				 pending;	/* callbacks we still wait for (notary) */
+	int				 gone;		/* the client went away */
+	int				 done;		/* answered: only pending callbacks keep us */
+	TAILQ_ENTRY(preq)		 entry;
+};
+
+TAILQ_HEAD(preq_list, preq);
+
+struct gindex;
+
+struct index_mark {
+	char	gun[TRUST_MAX_GUN_LEN + 1];
+	time_t	at;
+};
+#define PROXY_INDEX_MARKS	64
+
+struct server {
+	struct event_base	*base;
+	struct config		*cfg;		/* current config (one reference) */
+	const char		*cfg_path;
+	struct fetch_ctx	*fetch;
+	struct notary		*notary;
+	struct audit		*audit;
+	struct mcache		*mcache;
+	struct refs		*refs;
+	struct evhttp		**http;		/* one per listener */
+	struct evhttp_bound_socket **bound;
+	void			**ssl_ctx;	/* SSL_CTX per listener, or NULL */
+	size_t			 nhttp;
+	struct preq_list	 inflight;
+	size_t			 ninflight;
+	int			 draining;	/* SIGTERM received */
+	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_grace;
+	uint64_t		 nrequests;
+	struct index_mark	 imarks[PROXY_INDEX_MARKS];	/* repositories indexed lately */
+	size_t			 imark_next;
+};
+
+/* ---- server.c: responses and lifecycle of a preq ---- */
+
+/* A registry-style error {"errors":[{"code":code,"message":msg}]} and the end of p. */
+void	preq_error(struct preq *, int status, const char *code, const char *msg);
+/* Refuse: 403 DENIED with msg, audit deny/reason. */
+void	preq_deny(struct preq *, const char *reason, const char *msg);
+/* Answer with a verified manifest (HEAD: headers only). */
+void	preq_manifest(struct preq *, const uint8_t *, size_t, const char *ctype,
+	    const uint8_t sha[32]);
+/* Pass an upstream answer (a 401 and its challenges, a 404) through, buffered. */
+void	preq_pass_upstream(struct preq *, struct fetch_req *, int status,
+	    const uint8_t *, size_t);
+/* Copy the upstream headers a client may see onto p's reply. */
+void	preq_copy_headers(struct preq *, struct fetch_req *, int status);
+/* Send a complete reply (body may be NULL; HEAD drops it), audit, end p. */
+void	preq_reply(struct preq *, int status, struct evbuffer *body);
+/* Append text to p's audit message ("; "-separated). */
+void	preq_note(struct preq *, const char *text);
+/* Write p's audit line if not yet written. */
+void	preq_audit(struct preq *);
+/* The client's request is finished from our side; free p when nothing waits. */
+void	preq_finish(struct preq *);
+/* Upstream request options for p (timeouts, CA, credentials, forwarded headers). */
+/* hdrs: room for PROXY_MAX_FORWARD_HDRS + 8 pointers into store. */
+void	preq_upstream_opts(struct preq *, struct fetch_opts *, const char **hdrs,
+	    char *store, size_t storelen, int accept_all);
+/* Upstream URL of path (e.g. "/v2/x/manifests/y") plus p->query. */
+int	preq_upstream_url(struct preq *, const char *path, int with_query,
+	    char *buf, size_t len);
+/* Notary server of p's registry. */
+void	preq_notary_server(struct preq *, struct notary_server *);
+void	hex_encode(const uint8_t *, size_t, char *);
+
+/* ---- gate.c ---- */
+void	gate_manifest(struct preq *);
+void	gate_blob(struct preq *);
+/* Free p's gate state (index job). */
+void	gate_free(struct preq *);
+
+/* ---- stream.c: pass the client's request upstream, stream the answer ---- */
+/* accept_all: replace the client's Accept by all manifest types; follow: redirects. */
+void	stream_pass(struct preq *, uint64_t max_len, int follow);
+
+/* ---- cache.c ---- */
+struct mcache	*mcache_new(uint64_t max_bytes);
+void		 mcache_free(struct mcache *);
+void		 mcache_set_max(struct mcache *, uint64_t);
+/* Borrowed bytes of a verified manifest, or NULL. key: gun, auth key, digest. */
+const uint8_t	*mcache_get(struct mcache *, const char *gun, const char *auth,
+		    const uint8_t sha[32], size_t *len, const char **ctype);
+void		 mcache_put(struct mcache *, const char *gun, const char *auth,
+		    const uint8_t sha[32], const uint8_t *, size_t, const char *ctype);
+
+/* What a digest is to a repository: a manifest child of a verified list, or a blob. */
+#define REF_CHILD	1
+#define REF_BLOB	2
+struct refs	*refs_new(size_t max);
+void		 refs_free(struct refs *);
+int		 refs_has(struct refs *, const char *gun, const uint8_t sha[32], int kind);
+void		 refs_add(struct refs *, const char *gun, const uint8_t sha[32], int kind);
+/*
+ * Record what a verified manifest references; the child manifests of a
+ * list/index also go to children (up to max, count in *nchildren; may be
+ * NULL). Returns 0, or -1 when it is not parseable JSON.
+ */
+int		 refs_add_manifest(struct refs *, const char *gun, const uint8_t *, size_t,
+		    uint8_t (*children)[32], size_t max, size_t *nchildren);
+/* Parse "sha256:<64 hex>" exactly. */
+int		 digest_parse(const char *, uint8_t out[32]);
+
+/* ---- audit.c ---- */
+struct audit_rec {
+	const char	*kind;		/* "manifest", "blob", "ping", "tags" */
+	const char	*client;
+	const char	*method;
+	const char	*path;
+	const char	*repo;
+	const char	*ref;
+	const char	*gun;
+	const char	*decision;
+	const char	*reason;
+	const char	*message;
+	const char	*digest;	/* signed digest, or NULL */
+	const char	*role;
+	int		 upstream_status;
+	uint64_t	 bytes;
+	long		 duration_ms;
+};
+
+/* path "-" is stdout. Returns NULL with err on failure. */
+struct audit	*audit_open(const char *path, char *err, size_t errlen);
+/* Reopen the file (SIGUSR1, after rotation). Returns 0 or -1 (the old one stays). */
+int		 audit_reopen(struct audit *);
+const char	*audit_path(const struct audit *);
+void		 audit_free(struct audit *);
+void		 audit_write(struct audit *, const struct audit_rec *);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * stream: pass a client's request upstream and stream the answer back.
+ *
+ * Used for what needs no verification of its bytes here: blobs the gate
+ * allowed (their digest was verified as referenced by a signed manifest;
+ * the client checks the bytes against the digest), tags/list, _catalog,
+ * and manifests in permissive or disabled mode.
+ *
+ * Nothing is held whole: upstream bytes go to the client connection as
+ * they come, and when the connection's output buffer is above
+ * PROXY_STREAM_HWM the upstream transfer is paused until it drains
+ * (evhttp_send_reply_chunk_with_cb calls back when the buffer is empty).
+ * The upstream Content-Length is passed on, so evhttp sends the body
+ * as-is; without one the client gets chunked encoding.
+ *
+ * Failure after the status line was sent cannot be reported with a status
+ * any more: the connection is closed before the promised length (or
+ * without the final chunk), so the client sees a failed transfer, never a
+ * short body presented as complete.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+
+#include "proxy/server_int.h"
+
+static void
+drained(struct evhttp_connection *conn, void *arg)
+{
+	struct preq *p = arg;
+
+	(void)conn;
+	if (p->paused && p->up != NULL) {
+		p->paused = 0;
+		fetch_req_resume(p->up);
+	}
+}
+
+static int
+s_headers(struct fetch_req *r, int status, void *arg)
+{
+	struct preq *p = arg;
+
+	p->up_status = status;
+	if (p->req == NULL)
+		return -1;
+	if (p->head)
+		return 0;	/* all of it at the end */
+	preq_copy_headers(p, r, status);
+	evhttp_send_reply_start(p->req, status, NULL);
+	p->started = 1;
+	return 0;
+}
+
+static int
+s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
+{
+	struct preq		*p = arg;
+	struct bufferevent	*bev;
+
+	(void)r;
+	if (p->req == NULL || !p->started)
+		return -1;
+	if (evbuffer_add(p->chunk, buf, len) == -1)
+		return -1;
+	p->sent += len;
+	evhttp_send_reply_chunk_with_cb(p->req, p->chunk, drained, p);
+	bev = evhttp_connection_get_bufferevent(p->conn);
+	if (bev != NULL && evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_STREAM_HWM) {
+		p->paused = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+s_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct preq			*p = arg;
+	struct evhttp_request		*req = p->req;
+	struct evhttp_connection	*conn;
+
+	p->up = NULL;
+	if (req == NULL) {
+		preq_audit(p);
+		preq_finish(p);
+		return;
+	}
+	if (status > 0) {
+		if (p->started) {
+			preq_audit(p);
+			evhttp_connection_set_closecb(p->conn, NULL, NULL);
+			p->req = NULL;
+			evhttp_send_reply_end(req);
+			preq_finish(p);
+		} else {
+			preq_copy_headers(p, r, status);
+			preq_reply(p, status, NULL);
+		}
+		return;
+	}
+	{
+		char note[600];
+
+		if (snprintf(note, sizeof(note), "upstream transfer failed: %s",
+		    error ? error : "unknown error") < 0)
+			note[0] = '\0';
+		preq_note(p, note);
+	}
+	p->reason = "upstream-error";
+	if (!p->started) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "error contacting the registry: %s",
+		    error ? error : "unknown error");
+		if (p->decision == NULL)
+			p->decision = "deny";
+		preq_error(p, 502, "UNAVAILABLE", msg);
+		return;
+	}
+	/* the status line is out: fail the transfer by closing the connection */
+	preq_audit(p);
+	conn = evhttp_request_get_connection(req);
+	p->req = NULL;
+	if (conn != NULL) {
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+		evhttp_connection_free(conn);
+	}
+	p->conn = NULL;
+	preq_finish(p);
+}
+
+void
+stream_pass(struct preq *p, uint64_t max_len, int follow)
+{
+	struct fetch_opts		o;
+	struct fetch_stream_opts	so;
+	struct fetch_handlers		h = { s_headers, s_data, s_done };
+	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
+	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
+
+	if (p->req == NULL) {
+		preq_finish(p);
+		return;
+	}
+	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
+	o.max_len = (size_t)max_len;
+	o.follow_redirects = follow;
+	memset(&so, 0, sizeof(so));
+	so.method = p->head ? "HEAD" : "GET";
+	so.token_auth = 1;
+	if (p->kind == PK_BLOB) {
+		/* a blob may take long: no total timeout, but no stall either */
+		o.timeout_ms = 0;
+		so.low_speed_bps = PROXY_LOW_SPEED_BPS;
+		so.low_speed_s = PROXY_LOW_SPEED_S;
+	}
+	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
+		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
+		return;
+	}
+	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
+		p->reason = "upstream-error";
+		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
+	}
+}
