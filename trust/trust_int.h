@@ -57,7 +57,9 @@ struct tkey {
 	size_t			 publen;
 	EVP_PKEY		*pkey;		/* public key (all types but ED25519) */
 	uint8_t			 ed25519[32];	/* ED25519 only */
-	struct certs_chain	*chain;		/* x509 types only: parsed PEM chain */
+	struct certs_chain	*chain;		/* x509 types, when the bundle follows the
+						 * root-key rules (one non-CA leaf first);
+						 * NULL otherwise: never a root key */
 };
 
 /* Keytype string <-> enum. Returns -1 / NULL for unknown. */

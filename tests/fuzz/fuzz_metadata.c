@@ -18,12 +18,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trust/trust_int.h"
+#include "trust/tuf_int.h"
 
 #define FUZZ_MAX_LEN	(1024 * 1024)
 #define FUZZ_MAX_KEYS	16	/* keys tried per file: bounds RSA/EC work per input */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/*
+ * The metadata parsers of every role type over the same bytes, and the
+ * root checks on whatever parses as a root (clock and GUN fixed).
+ */
+static void
+fuzz_metadata(const uint8_t *data, size_t size)
+{
+	struct trust_error	 err;
+	struct troot		*r = NULL;
+	struct ttargets		*t = NULL;
+	struct tsnap		*s = NULL;
+	struct trust_pins	 pins;
+
+	memset(&pins, 0, sizeof(pins));
+	pins.tofu = 1;
+	if (troot_parse(data, size, &r, &err) == 0) {
+		(void)troot_validate(r, NULL, "docker.io/library/alpine", &pins, 1,
+		    (time_t)1795305600, 1, &err);
+		troot_free(r);
+	}
+	if (ttargets_parse("targets/releases", data, size, &t, &err) == 0)
+		ttargets_free(t);
+	if (tsnap_parse("snapshot", data, size, &s, &err) == 0)
+		tsnap_free(s);
+	if (tsnap_parse("timestamp", data, size, &s, &err) == 0)
+		tsnap_free(s);
+	(void)tmeta_peek_version(data, size);
+}
 
 static void
 check_fixed_point(const uint8_t *c1, size_t l1)
@@ -133,5 +162,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tkey_free(keys[i]);
 	}
 	json_decref(v);
+	fuzz_metadata(data, size);
 	return 0;
 }
