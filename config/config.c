@@ -120,6 +120,9 @@ struct ld {
 	int			 oom;
 };
 
+static void	ld_msg(struct ld *, int, const char *, const char *, va_list)
+		    __attribute__((format(printf, 4, 0)));
+
 static void
 ld_msg(struct ld *ld, int warning, const char *path, const char *fmt, va_list ap)
 {

@@ -222,10 +222,10 @@ UNIT_TEST(engine_wording_trust_pinning_cannot_be_empty)
 		"\"content-trust\": {\"mode\": \"permissive\", \"trust-pinning\": {}}",
 		"\"content-trust\": {\"trust-pinning\": {\"root-keys\": {}, \"cert-ids\": {}}}",
 		"\"content-trust\": {\"trust-pinning\": {\"official-library-images\": false}}",
-		"\"content-trust\": {\"mode\": \"enforced\"}, \"repositories\": "
-		    "[{\"match\": \"*\", \"tofu\": false}]",
-		"\"content-trust\": {\"mode\": \"disabled\"}, \"repositories\": "
-		    "[{\"match\": \"docker.io/x/*\", \"mode\": \"enforced\"}]",
+		("\"content-trust\": {\"mode\": \"enforced\"}, \"repositories\": "
+		    "[{\"match\": \"*\", \"tofu\": false}]"),
+		("\"content-trust\": {\"mode\": \"disabled\"}, \"repositories\": "
+		    "[{\"match\": \"docker.io/x/*\", \"mode\": \"enforced\"}]"),
 	};
 	size_t i;
 
@@ -243,8 +243,8 @@ UNIT_TEST(pinning_present_in_any_form)
 		"\"content-trust\": {\"trust-pinning\": {\"root-keys\": {\"*\": [\"" A "\"]}}}",
 		"\"content-trust\": {\"trust-pinning\": {\"cert-ids\": {\"x.io/y\": [\"" A "\"]}}}",
 		/* our extension: a rule's tofu counts as pinning */
-		"\"content-trust\": {\"mode\": \"enforced\"}, \"repositories\": "
-		    "[{\"match\": \"*\", \"tofu\": true}]",
+		("\"content-trust\": {\"mode\": \"enforced\"}, \"repositories\": "
+		    "[{\"match\": \"*\", \"tofu\": true}]"),
 		/* disabled everywhere: nothing to pin */
 		"\"content-trust\": {\"mode\": \"disabled\"}",
 	};
