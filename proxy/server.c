@@ -990,6 +990,8 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(srv->base);
 		return;
 	}
+	if (srv->ev_grace != NULL)
+		return;
 	tv.tv_sec = srv->cfg->shutdown_grace_seconds;
 	tv.tv_usec = 0;
 	srv->ev_grace = evtimer_new(srv->base, on_grace, srv);
@@ -1054,7 +1056,7 @@ on_usr1(evutil_socket_t sig, short what, void *arg)
 		logmsg("audit log reopened");
 }
 
-static void
+void
 server_free(struct server *srv)
 {
 	struct preq	*p;
@@ -1095,8 +1097,84 @@ server_free(struct server *srv)
 	if (srv->ev_usr1) event_free(srv->ev_usr1);
 	if (srv->ev_grace) event_free(srv->ev_grace);
 	config_free(srv->cfg);
-	if (srv->base != NULL)
+	if (srv->own_base && srv->base != NULL)
 		event_base_free(srv->base);
+	memset(srv, 0, sizeof(*srv));
+}
+
+int
+server_setup(struct server *srv, const char *path, struct event_base *base, int signals)
+{
+	struct config_errors	*errs;
+	char			 err[256];
+	size_t			 i;
+
+	memset(srv, 0, sizeof(*srv));
+	TAILQ_INIT(&srv->inflight);
+	srv->cfg_path = path;
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return -1;
+	if (config_load(path, &srv->cfg, errs) == -1) {
+		for (i = 0; i < errs->n; i++)
+			fprintf(stderr, "%s\n", errs->msgs[i].msg);
+		free(errs);
+		return -1;
+	}
+	for (i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i].msg);
+	free(errs);
+
+	srv->base = base;
+	if (base == NULL) {
+		srv->own_base = 1;
+		srv->base = event_base_new();
+	}
+	if (srv->base == NULL ||
+	    (srv->fetch = fetch_ctx_new(srv->base)) == NULL ||
+	    (srv->mcache = mcache_new(srv->cfg->cache_manifest_bytes)) == NULL ||
+	    (srv->refs = refs_new(PROXY_MAX_REFS)) == NULL) {
+		logmsg("out of memory");
+		return -1;
+	}
+	if ((srv->audit = audit_open(srv->cfg->audit_path, err, sizeof(err))) == NULL) {
+		logmsg("audit log: %s", err);
+		return -1;
+	}
+	if ((srv->notary = notary_new(srv->fetch, srv->cfg->state_dir,
+	    (time_t)srv->cfg->trust_freshness_seconds)) == NULL) {
+		logmsg("cannot set up the notary client");
+		return -1;
+	}
+	if (listen_all(srv) == -1)
+		return -1;
+	if (!signals)
+		return 0;
+	if (drop_privileges(srv->cfg->user) == -1)
+		return -1;
+	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_term, srv);
+	srv->ev_int = evsignal_new(srv->base, SIGINT, on_term, srv);
+	srv->ev_hup = evsignal_new(srv->base, SIGHUP, on_hup, srv);
+	srv->ev_usr1 = evsignal_new(srv->base, SIGUSR1, on_usr1, srv);
+	if (srv->ev_term == NULL || srv->ev_int == NULL || srv->ev_hup == NULL ||
+	    srv->ev_usr1 == NULL || evsignal_add(srv->ev_term, NULL) == -1 ||
+	    evsignal_add(srv->ev_int, NULL) == -1 || evsignal_add(srv->ev_hup, NULL) == -1 ||
+	    evsignal_add(srv->ev_usr1, NULL) == -1) {
+		logmsg("cannot set up signal handling");
+		return -1;
+	}
+	return 0;
+}
+
+void
+server_drain(struct server *srv)
+{
+	on_term(0, 0, srv);
+}
+
+void
+server_reload(struct server *srv)
+{
+	on_hup(SIGHUP, 0, srv);
 }
 
 static int
@@ -1109,12 +1187,10 @@ serve_usage(void)
 int
 cli_serve(int argc, char **argv)
 {
-	struct server		 srv;
-	struct config_errors	*errs;
-	const char		*path = NULL;
-	char			 err[256];
-	size_t			 i;
-	int			 rc = 1;
+	struct server	 srv;
+	const char	*path = NULL;
+	size_t		 i;
+	int		 rc = 1;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
@@ -1125,51 +1201,9 @@ cli_serve(int argc, char **argv)
 	}
 	if (path == NULL)
 		return serve_usage();
-	memset(&srv, 0, sizeof(srv));
-	TAILQ_INIT(&srv.inflight);
-	srv.cfg_path = path;
-	if ((errs = calloc(1, sizeof(*errs))) == NULL)
-		return 1;
-	if (config_load(path, &srv.cfg, errs) == -1) {
-		for (i = 0; i < errs->n; i++)
-			fprintf(stderr, "%s\n", errs->msgs[i].msg);
-		free(errs);
-		return 1;
-	}
-	for (i = 0; i < errs->n; i++)
-		fprintf(stderr, "%s\n", errs->msgs[i].msg);
-	free(errs);
-
 	signal(SIGPIPE, SIG_IGN);
-	if ((srv.base = event_base_new()) == NULL ||
-	    (srv.fetch = fetch_ctx_new(srv.base)) == NULL ||
-	    (srv.mcache = mcache_new(srv.cfg->cache_manifest_bytes)) == NULL ||
-	    (srv.refs = refs_new(PROXY_MAX_REFS)) == NULL) {
-		logmsg("out of memory");
+	if (server_setup(&srv, path, NULL, 1) == -1)
 		goto out;
-	}
-	if ((srv.audit = audit_open(srv.cfg->audit_path, err, sizeof(err))) == NULL) {
-		logmsg("audit log: %s", err);
-		goto out;
-	}
-	if ((srv.notary = notary_new(srv.fetch, srv.cfg->state_dir,
-	    (time_t)srv.cfg->trust_freshness_seconds)) == NULL) {
-		logmsg("cannot set up the notary client");
-		goto out;
-	}
-	if (listen_all(&srv) == -1 || drop_privileges(srv.cfg->user) == -1)
-		goto out;
-	srv.ev_term = evsignal_new(srv.base, SIGTERM, on_term, &srv);
-	srv.ev_int = evsignal_new(srv.base, SIGINT, on_term, &srv);
-	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
-	srv.ev_usr1 = evsignal_new(srv.base, SIGUSR1, on_usr1, &srv);
-	if (srv.ev_term == NULL || srv.ev_int == NULL || srv.ev_hup == NULL ||
-	    srv.ev_usr1 == NULL || evsignal_add(srv.ev_term, NULL) == -1 ||
-	    evsignal_add(srv.ev_int, NULL) == -1 || evsignal_add(srv.ev_hup, NULL) == -1 ||
-	    evsignal_add(srv.ev_usr1, NULL) == -1) {
-		logmsg("cannot set up signal handling");
-		goto out;
-	}
 	logmsg("serving (%zu registries, pid %ld)", srv.cfg->nregistries, (long)getpid());
 	event_base_dispatch(srv.base);
 	logmsg("stopped after %llu requests", (unsigned long long)srv.nrequests);

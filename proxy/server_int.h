@@ -154,9 +154,25 @@ struct server {
 	int			 draining;	/* SIGTERM received */
 	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_grace;
 	uint64_t		 nrequests;
+	int			 own_base;
 	struct index_mark	 imarks[PROXY_INDEX_MARKS];	/* repositories indexed lately */
 	size_t			 imark_next;
 };
+
+/* ---- server.c: the server ---- */
+
+/*
+ * Load path, bind the listeners, set up fetch/notary/caches/audit on base
+ * (NULL: a new one, freed by server_free). signals: install the signal
+ * events and drop privileges (the command); tests pass 0. Returns 0, or
+ * -1 with the reason on stderr (call server_free() anyway).
+ */
+int	server_setup(struct server *, const char *path, struct event_base *, int signals);
+void	server_free(struct server *);
+/* What SIGTERM does: stop accepting, break the loop when nothing is in flight. */
+void	server_drain(struct server *);
+/* What SIGHUP does. */
+void	server_reload(struct server *);
 
 /* ---- server.c: responses and lifecycle of a preq ---- */
 

@@ -13,6 +13,12 @@
  *   /redirect    307 to /ok
  *   /blob        200, blob_len bytes of tsrv_blob_byte(), written as drained
  *   /die         Content-Length 100000, 50000 bytes, then close
+ * and, as a fake registry for the server tests:
+ *   /v2/                      200 {}
+ *   /v2/<name>/blobs/sha256:b...  as /blob (HEAD: headers only; honours
+ *                                 "Range: bytes=N-" with a 206)
+ *   /v2/<name>/blobs/sha256:d...  as /die
+ *   /v2/<name>/blobs/sha256:e...  as /endless
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,6 +86,7 @@ fill_blob(struct tconn *c)
 			buf[i] = tsrv_blob_byte(c->pos + i);
 		evbuffer_add(out, buf, n);
 		c->pos += n;
+		c->srv->blob_sent += n;
 	}
 }
 
@@ -109,7 +116,35 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 	s->nrequests++;
 	snprintf(s->last_path, sizeof(s->last_path), "%s", path);
 	snprintf(s->last_head, sizeof(s->last_head), "%s", head);
-	if (strcmp(path, "/ok") == 0)
+	if (strncmp(path, "/v2/", 4) == 0 && (q = strstr(path, "/blobs/sha256:")) != NULL) {
+		switch (q[14]) {
+		case 'b':
+			path = "/blob";
+			break;
+		case 'd':
+			path = "/die";
+			break;
+		case 'e':
+			path = "/endless";
+			break;
+		}
+	}
+	if (strcmp(path, "/v2/") == 0)
+		reply(c, "200 OK", "Content-Type: application/json\r\n", "{}");
+	else if (strcmp(path, "/blob") == 0 && strcmp(method, "HEAD") == 0)
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+		    "Content-Type: application/octet-stream\r\n\r\n", s->blob_len);
+	else if (strcmp(path, "/blob") == 0 && (q = strstr(head, "\r\nRange: bytes=")) != NULL) {
+		c->pos = strtoul(q + 15, NULL, 10);
+		if (c->pos > s->blob_len)
+			c->pos = s->blob_len;
+		c->end = s->blob_len;
+		evbuffer_add_printf(out, "HTTP/1.1 206 Partial Content\r\nContent-Length: %zu\r\n"
+		    "Content-Range: bytes %zu-%zu/%zu\r\n\r\n", s->blob_len - c->pos,
+		    c->pos, s->blob_len - 1, s->blob_len);
+		c->mode = M_BLOB;
+		fill_blob(c);
+	} else if (strcmp(path, "/ok") == 0)
 		reply(c, "200 OK", "Content-Type: text/plain\r\n", "hello world");
 	else if (strcmp(path, "/big") == 0) {
 		memset(body, 'b', 2000);
@@ -176,7 +211,6 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		fill_blob(c);
 	} else
 		reply(c, "404 Not Found", NULL, "not found");
-	(void)method;
 }
 
 static void

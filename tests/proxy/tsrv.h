@@ -28,6 +28,7 @@ struct tsrv {
 	int				 ntoken;	/* token requests served */
 	int				 nrequests;
 	uint64_t			 endless_sent;	/* bytes of /endless written */
+	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
 	int				 nconns;	/* open connections */
 	/* for /blob: a large body with a known pattern */
 	size_t				 blob_len;

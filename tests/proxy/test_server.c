@@ -1,0 +1,501 @@
+/*
+ * The server in-process (server_setup on the test's event_base) in front of
+ * the misbehaving test upstream (tsrv.c), in mode "disabled" so that no
+ * Notary is involved: what is tested here is the plumbing — streaming with
+ * backpressure, failures mid-transfer, HEAD and Range pass-through, client
+ * disconnects, a TLS ClientHello on the plain port, timeouts, drain and
+ * reload. The verdicts are tested against the real lab in
+ * tests/integration/30_proxy_*.sh.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "proxy/server_int.h"
+#include "tests/proxy/tsrv.h"
+#include "tests/unit.h"
+
+struct senv {
+	struct event_base	*base;
+	struct tsrv		*up;
+	struct server		 srv;
+	struct fetch_ctx	*fc;
+	int			 port;
+	char			 dir[64];
+	char			 cfg[128];
+	char			 url[512];
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+	int			fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+write_config(struct senv *e, const char *mode, int idle, int upport)
+{
+	FILE *f;
+
+	if ((f = fopen(e->cfg, "w")) == NULL)
+		return -1;
+	fprintf(f, "{\"listeners\":[{\"address\":\"127.0.0.1:%d\"}],"
+	    "\"state_dir\":\"%s\",\"audit\":{\"path\":\"%s/audit.log\"},"
+	    "\"timeouts\":{\"idle_seconds\":%d,\"shutdown_grace_seconds\":5},"
+	    "\"registries\":[{\"name\":\"127.0.0.1:%d\",\"upstream\":\"http://127.0.0.1:%d\","
+	    "\"notary\":{\"url\":\"https://127.0.0.1:1\"}}],"
+	    "\"content-trust\":{\"mode\":\"%s\"}}\n",
+	    e->port, e->dir, e->dir, idle, e->port, upport, mode);
+	return fclose(f);
+}
+
+static void
+senv_init(struct senv *e, int idle)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->dir, sizeof(e->dir), "/tmp/dctproxy-ts.XXXXXX");
+	T_ASSERT(mkdtemp(e->dir) != NULL);
+	snprintf(e->cfg, sizeof(e->cfg), "%s/config.json", e->dir);
+	T_ASSERT((e->base = event_base_new()) != NULL);
+	T_ASSERT((e->up = tsrv_new(e->base)) != NULL);
+	T_ASSERT((e->port = free_port()) > 0);
+	T_EQ_INT(write_config(e, "disabled", idle, e->up->port), 0);
+	T_EQ_INT(server_setup(&e->srv, e->cfg, e->base, 0), 0);
+	T_ASSERT((e->fc = fetch_ctx_new(e->base)) != NULL);
+}
+
+static void
+senv_free(struct senv *e)
+{
+	char path[128];
+
+	fetch_ctx_free(e->fc);
+	server_free(&e->srv);
+	tsrv_free(e->up);
+	event_base_free(e->base);
+	snprintf(path, sizeof(path), "%s/audit.log", e->dir);
+	unlink(path);
+	unlink(e->cfg);
+	rmdir(e->dir);
+}
+
+static const char *
+purl(struct senv *e, const char *path)
+{
+	snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d%s", e->port, path);
+	return e->url;
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+static int
+run_until(struct event_base *base, const int *flag, long ms)
+{
+	struct event	*ev;
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	int		 expired = 0;
+
+	ev = evtimer_new(base, deadline_cb, &expired);
+	evtimer_add(ev, &tv);
+	while (!*flag && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(ev);
+	return *flag ? 0 : -1;
+}
+
+#define BLOB_B	"/v2/lib/x/blobs/sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define BLOB_D	"/v2/lib/x/blobs/sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+
+struct client {
+	struct senv		*e;
+	struct fetch_req	*req;
+	int			 done;
+	int			 status;
+	int			 hstatus;
+	size_t			 got;
+	size_t			 offset;	/* expected pattern offset (Range) */
+	int			 bad;
+	char			 clen[32];
+	char			 crange[64];
+	char			 dcdigest[80];
+	/* pacing */
+	size_t			 pause_at;	/* pause once when got >= this (0: never) */
+	long			 pause_ms;
+	size_t			 pace_every;	/* pause every this many bytes */
+	long			 pace_ms;
+	size_t			 next_pace;
+	uint64_t		 upstream_ahead;	/* tsrv blob_sent when paused */
+	size_t			 got_at_pause;
+	size_t			 cancel_at;
+	int			 cancelled;
+};
+
+static int
+c_headers(struct fetch_req *r, int status, void *arg)
+{
+	struct client	*c = arg;
+	const char	*v;
+
+	c->hstatus = status;
+	v = fetch_req_header(r, "Content-Length");
+	snprintf(c->clen, sizeof(c->clen), "%s", v ? v : "");
+	v = fetch_req_header(r, "Content-Range");
+	snprintf(c->crange, sizeof(c->crange), "%s", v ? v : "");
+	v = fetch_req_header(r, "Docker-Distribution-API-Version");
+	snprintf(c->dcdigest, sizeof(c->dcdigest), "%s", v ? v : "");
+	return 0;
+}
+
+static void
+c_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->got_at_pause > 0 && c->upstream_ahead == 0)
+		c->upstream_ahead = c->e->up->blob_sent;
+	if (!c->done && !c->cancelled)
+		fetch_req_resume(c->req);
+}
+
+static void
+c_cancel(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->done && !c->cancelled) {
+		c->cancelled = 1;
+		fetch_req_cancel(c->req);
+	}
+}
+
+static int
+c_data(struct fetch_req *r, const uint8_t *p, size_t len, void *arg)
+{
+	struct client	*c = arg;
+	struct timeval	 tv;
+	size_t		 i;
+
+	(void)r;
+	for (i = 0; i < len; i++)
+		if (p[i] != tsrv_blob_byte(c->offset + c->got + i))
+			c->bad = 1;
+	c->got += len;
+	if (c->cancel_at > 0 && c->got >= c->cancel_at && !c->cancelled) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 1000;
+		event_base_once(c->e->base, -1, EV_TIMEOUT, c_cancel, c, &tv);
+		return 1;
+	}
+	if (c->pause_at > 0 && c->got >= c->pause_at && c->got_at_pause == 0) {
+		c->got_at_pause = c->got;
+		tv.tv_sec = c->pause_ms / 1000;
+		tv.tv_usec = (c->pause_ms % 1000) * 1000;
+		event_base_once(c->e->base, -1, EV_TIMEOUT, c_resume, c, &tv);
+		return 1;
+	}
+	if (c->pace_every > 0 && c->got >= c->next_pace) {
+		c->next_pace = c->got + c->pace_every;
+		tv.tv_sec = 0;
+		tv.tv_usec = c->pace_ms * 1000;
+		event_base_once(c->e->base, -1, EV_TIMEOUT, c_resume, c, &tv);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+c_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct client *c = arg;
+
+	(void)r;
+	(void)error;
+	c->done = 1;
+	c->status = status;
+}
+
+static void
+request(struct senv *e, struct client *c, const char *path, const char *method,
+    const char *hdr, long wait_ms)
+{
+	struct fetch_opts		o;
+	struct fetch_stream_opts	so;
+	struct fetch_handlers		h = { c_headers, c_data, c_done };
+	const char			*hdrs[1];
+
+	c->e = e;
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = 2000;
+	o.timeout_ms = 30000;
+	o.max_len = 256 * 1024 * 1024;
+	if (hdr != NULL) {
+		hdrs[0] = hdr;
+		o.headers = hdrs;
+		o.nheaders = 1;
+	}
+	memset(&so, 0, sizeof(so));
+	so.method = method;
+	T_EQ_INT(fetch_stream(e->fc, purl(e, path), &o, &so, &h, c, &c->req), 0);
+	if (wait_ms > 0)
+		T_EQ_INT(run_until(e->base, &c->done, wait_ms), 0);
+}
+
+UNIT_TEST(server_ping_and_healthz)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, "/v2/", NULL, NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_STR(c.dcdigest, "registry/2.0");
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, "/healthz", NULL, NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, "/nope", NULL, NULL, 5000);
+	T_EQ_INT(c.status, 404);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_blob_streams_with_backpressure)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	e.up->blob_len = 64 * 1024 * 1024;
+	memset(&c, 0, sizeof(c));
+	/* the client stops reading after 1 MiB for 700 ms */
+	c.pause_at = 1024 * 1024;
+	c.pause_ms = 700;
+	request(&e, &c, BLOB_B, NULL, NULL, 60000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_STR(c.clen, "67108864");
+	T_EQ_INT(c.got, 64 * 1024 * 1024);
+	T_EQ_INT(c.bad, 0);
+	/*
+	 * While the client was stalled, the upstream could only run ahead by
+	 * the proxy's high-water mark plus socket and curl buffers, not the
+	 * whole blob.
+	 */
+	if (getenv("TEST_VERBOSE") != NULL)
+		fprintf(stderr, "upstream ahead by %llu bytes at the pause\n",
+		    (unsigned long long)c.upstream_ahead);
+	T_ASSERT(c.upstream_ahead > 0);
+	T_ASSERT(c.upstream_ahead < 24 * 1024 * 1024);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_blob_upstream_dies_midway_fails_the_client)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_D, NULL, NULL, 10000);
+	/* the status line said 200 with 100000 bytes; the client must not see a complete 200 */
+	T_EQ_INT(c.hstatus, 200);
+	T_EQ_STR(c.clen, "100000");
+	T_EQ_INT(c.status, TRUST_FETCH_NETERR);
+	T_ASSERT(c.got < 100000);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_blob_head_and_range)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	e.up->blob_len = 100000;
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_B, "HEAD", NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_STR(c.clen, "100000");
+	T_EQ_INT(c.got, 0);
+	memset(&c, 0, sizeof(c));
+	c.offset = 1000;
+	request(&e, &c, BLOB_B, NULL, "Range: bytes=1000-", 5000);
+	T_EQ_INT(c.status, 206);
+	T_EQ_STR(c.crange, "bytes 1000-99999/100000");
+	T_EQ_INT(c.got, 99000);
+	T_EQ_INT(c.bad, 0);
+	T_CONTAINS(e.up->last_head, "\r\nRange: bytes=1000-\r\n");
+	senv_free(&e);
+}
+
+UNIT_TEST(server_client_disconnect_cancels_upstream)
+{
+	struct senv	e;
+	struct client	c;
+	int		never = 0;
+
+	senv_init(&e, 30);
+	e.up->blob_len = 64 * 1024 * 1024;
+	memset(&c, 0, sizeof(c));
+	c.cancel_at = 512 * 1024;
+	request(&e, &c, BLOB_B, NULL, NULL, 0);
+	run_until(e.base, &c.cancelled, 10000);
+	T_ASSERT(c.cancelled);
+	run_until(e.base, &never, 500);
+	T_EQ_INT(e.srv.ninflight, 0);
+	T_EQ_INT(e.up->nconns, 0);
+	T_ASSERT(e.up->blob_sent < 64 * 1024 * 1024);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_slow_reader_longer_than_idle_timeout)
+{
+	struct senv	e;
+	struct client	c;
+
+	/* idle timeout 1 s; the transfer takes longer but never stalls 1 s */
+	senv_init(&e, 1);
+	e.up->blob_len = 6 * 1024 * 1024;
+	memset(&c, 0, sizeof(c));
+	c.pace_every = 256 * 1024;
+	c.pace_ms = 80;
+	c.next_pace = c.pace_every;
+	request(&e, &c, BLOB_B, NULL, NULL, 30000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_INT(c.got, 6 * 1024 * 1024);
+	T_EQ_INT(c.bad, 0);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_upstream_unreachable_is_502)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	/* point the registry at a port nobody listens on */
+	T_EQ_INT(write_config(&e, "disabled", 30, 1), 0);
+	server_reload(&e.srv);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_B, NULL, NULL, 10000);
+	T_EQ_INT(c.status, 502);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_reload_invalid_config_keeps_the_old)
+{
+	struct senv	 e;
+	struct client	 c;
+	struct config	*before;
+	FILE		*f;
+
+	senv_init(&e, 30);
+	before = e.srv.cfg;
+	T_ASSERT((f = fopen(e.cfg, "w")) != NULL);
+	fprintf(f, "{\"listeners\": 3}\n");
+	fclose(f);
+	server_reload(&e.srv);
+	T_ASSERT(e.srv.cfg == before);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_B, "HEAD", NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_survives_tls_client_hello_on_plain_port)
+{
+	static const uint8_t hello[] = {
+		0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+		21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 0x00, 0x00, 0x02, 0x13,
+		0x01, 0x01, 0x00, 0x00, 0x00, '\r', '\n', '\r', '\n'
+	};
+	struct senv		e;
+	struct client		c;
+	struct sockaddr_in	sin;
+	char			buf[512];
+	ssize_t			n;
+	int			fd, never = 0, closed = 0, i;
+
+	senv_init(&e, 30);
+	T_ASSERT((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)e.port);
+	T_EQ_INT(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	T_EQ_INT(write(fd, hello, sizeof(hello)), (long)sizeof(hello));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 20 && !closed; i++) {
+		run_until(e.base, &never, 50);
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n == 0 || (n == -1 && errno != EAGAIN))
+			closed = 1;
+	}
+	close(fd);
+	T_ASSERT(closed);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, "/v2/", NULL, NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_drain_lets_transfers_finish)
+{
+	struct senv	e;
+	struct client	c, c2;
+	int		never = 0;
+
+	senv_init(&e, 30);
+	e.up->blob_len = 64 * 1024 * 1024;
+	memset(&c, 0, sizeof(c));
+	c.pause_at = 512 * 1024;
+	c.pause_ms = 300;
+	request(&e, &c, BLOB_B, NULL, NULL, 0);
+	run_until(e.base, &never, 100);
+	T_EQ_INT(e.srv.ninflight, 1);
+	server_drain(&e.srv);
+	T_EQ_INT(run_until(e.base, &c.done, 10000), 0);
+	T_EQ_INT(c.status, 200);
+	T_EQ_INT(c.got, 64 * 1024 * 1024);
+	T_EQ_INT(e.srv.ninflight, 0);
+	/* and no new connections are taken (a new client: no reused connection) */
+	fetch_ctx_free(e.fc);
+	T_ASSERT((e.fc = fetch_ctx_new(e.base)) != NULL);
+	memset(&c2, 0, sizeof(c2));
+	request(&e, &c2, "/v2/", NULL, NULL, 5000);
+	T_EQ_INT(c2.status, TRUST_FETCH_NETERR);
+	senv_free(&e);
+}
