@@ -8,7 +8,11 @@
 #    file, and the checker must fail on that rule (so every rule can fail).
 # 4. systemd-analyze verify accepts the real unit (ExecStart pointed at an
 #    existing binary) and reports the broken unit's invalid directives.
-# 5. The nftables example parses (nft -c) and the example JSON is valid.
+# 5. The build stage copies everything `make` needs (make -n in a copy of
+#    exactly those paths; every #include resolves inside it).
+# 6. The ConfigMap's config.json and GATEWAY.md's example load with
+#    `dctproxy check-config` (with a throwaway certificate under --root).
+# 7. The nftables example parses (nft -c) and daemon.json is valid.
 #
 # Needs no lab and no docker engine (LAB_DIR may be unset).
 # shellcheck source=tests/lib.sh
@@ -196,7 +200,58 @@ else
 	fi
 fi
 
-# ---- 5. the examples
+# ---- 5. the build stage's COPY lines bring in everything `make` needs
+# (no engine here, so: copy the same paths into a temp context, let make plan
+# the build there, and resolve every #include "..." inside that context).
+ctx=$tmp/ctx; mkdir -p "$ctx"
+srcs=$(awk '/^FROM /{n++} n == 1 && /^COPY / && !/--from=/ { for (i = 2; i < NF; i++) if ($i !~ /^--/) print $i }' \
+	"$TOP/deploy/Dockerfile")
+for s in $srcs; do
+	s=${s%/}; mkdir -p "$ctx/$(dirname "$s")"; cp -R "$TOP/$s" "$ctx/$s"
+done
+if out=$(make -n -C "$ctx" build/dctproxy 2>&1); then
+	pass docker-context/make-plans
+else
+	fail docker-context/make-plans "$(printf '%s' "$out" | grep -m2 -i 'error\|no rule' | tr '\n' ' ')"
+fi
+missing=""
+while IFS= read -r f; do
+	while IFS= read -r inc; do
+		[ -f "$ctx/$inc" ] || [ -f "$(dirname "$f")/$inc" ] || missing="$missing ${f#"$ctx"/}:$inc"
+	done < <(sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
+done < <(find "$ctx" -name '*.[ch]')
+check_eq docker-context/includes-resolve "" "$missing"
+
+# ---- 6. the sample configurations load with the real parser (check-config)
+if [ -x "$DCTPROXY" ] && "$DCTPROXY" --help 2>&1 | grep -q "check-config"; then
+	root=$tmp/root; mkdir -p "$root/etc/dctproxy/tls"
+	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 \
+		-subj /CN=registry.example.com -addext subjectAltName=DNS:registry.example.com \
+		-keyout "$root/etc/dctproxy/tls/tls.key" -out "$root/etc/dctproxy/tls/tls.crt" >/dev/null 2>&1
+	for n in registry.example.com.crt:tls.crt registry.example.com.key:tls.key ca.crt:tls.crt; do
+		cp "$root/etc/dctproxy/tls/${n#*:}" "$root/etc/dctproxy/tls/${n%%:*}"
+	done
+	awk '/config.json: \|/ { f = 1; next } f && /^[^ ]/ { f = 0 } f && /^    / { sub(/^    /, ""); print }' \
+		"$TOP/deploy/kubernetes/configmap.yaml" >"$tmp/configmap.json"
+	if out=$("$DCTPROXY" check-config -c "$tmp/configmap.json" --root "$root" 2>&1); then
+		pass check-config/configmap
+	else
+		fail check-config/configmap "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
+	fi
+	# The JSON block of GATEWAY.md, with its placeholder key ID filled in.
+	awk '/^```json/ { f = 1; next } /^```/ { f = 0 } f' "$TOP/deploy/examples/GATEWAY.md" |
+		sed "s/<64-hex canonical root key ID>/$(printf '%064d' 0)/" >"$tmp/gateway.json"
+	if out=$("$DCTPROXY" check-config -c "$tmp/gateway.json" --root "$root" 2>&1); then
+		pass check-config/gateway-example
+	else
+		fail check-config/gateway-example "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
+	fi
+else
+	skip check-config/configmap "$DCTPROXY has no check-config"
+	skip check-config/gateway-example "$DCTPROXY has no check-config"
+fi
+
+# ---- 7. the examples
 out=$(jq -e '."registry-mirrors" | length > 0 and all(startswith("https://"))' \
 	"$TOP/deploy/examples/daemon.json" 2>&1)
 check_eq examples/daemon-json "true" "$out"
