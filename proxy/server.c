@@ -104,6 +104,8 @@ preq_free(struct preq *p)
 void
 preq_finish(struct preq *p)
 {
+	if (p->flushing)
+		return;		/* on_complete() or on_close() will finish */
 	p->done = 1;
 	if (p->req != NULL && p->conn != NULL)
 		evhttp_connection_set_closecb(p->conn, NULL, NULL);
@@ -124,11 +126,16 @@ on_close(struct evhttp_connection *conn, void *arg)
 		p->up = NULL;
 	}
 	if (p->req != NULL) {
-		/* evhttp detached the request from the dying connection: it is ours */
-		if (evhttp_request_get_connection(p->req) == NULL)
+		/*
+		 * While we still work on it, evhttp detaches the request from
+		 * the dying connection and it is ours to free; once handed over
+		 * (flushing), evhttp frees it with the connection.
+		 */
+		if (!p->flushing && evhttp_request_get_connection(p->req) == NULL)
 			evhttp_request_free(p->req);
 		p->req = NULL;
 	}
+	p->flushing = 0;
 	p->conn = NULL;
 	if (!p->audited && (p->kind == PK_MANIFEST || p->kind == PK_BLOB)) {
 		if (p->decision == NULL) {
@@ -195,19 +202,48 @@ common_headers(struct preq *p, struct evkeyvalq *h)
 		evhttp_add_header(h, "Connection", "close");
 }
 
+/* The reply is on the wire: only now is the request over (drain waits for this). */
+static void
+on_complete(struct evhttp_request *req, void *arg)
+{
+	struct preq *p = arg;
+
+	(void)req;
+	if (p->conn != NULL)
+		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+	p->req = NULL;
+	p->flushing = 0;
+	preq_audit(p);
+	preq_finish(p);
+}
+
 void
-preq_reply(struct preq *p, int status, struct evbuffer *body)
+preq_end(struct preq *p, int status, struct evbuffer *body, int stream_end)
 {
 	struct evhttp_request *req = p->req;
 
-	if (p->kind == PK_MANIFEST || p->kind == PK_BLOB)
+	if (req == NULL) {
 		preq_audit(p);
-	if (req != NULL) {
-		evhttp_connection_set_closecb(p->conn, NULL, NULL);
-		p->req = NULL;
-		evhttp_send_reply(req, status, NULL, p->head ? NULL : body);
+		preq_finish(p);
+		return;
 	}
-	preq_finish(p);
+	/*
+	 * evhttp owns req from here; we hear back from on_complete() when the
+	 * last byte is written, or from on_close() when the client goes first.
+	 * p must not be touched after the send: on_complete may free it.
+	 */
+	p->flushing = 1;
+	evhttp_request_set_on_complete_cb(req, on_complete, p);
+	if (stream_end)
+		evhttp_send_reply_end(req);
+	else
+		evhttp_send_reply(req, status, NULL, p->head ? NULL : body);
+}
+
+void
+preq_reply(struct preq *p, int status, struct evbuffer *body)
+{
+	preq_end(p, status, body, 0);
 }
 
 void
@@ -1066,7 +1102,10 @@ server_free(struct server *srv)
 	TAILQ_FOREACH(p, &srv->inflight, entry) {
 		if (p->req != NULL && p->conn != NULL)
 			evhttp_connection_set_closecb(p->conn, NULL, NULL);
+		if (p->req != NULL && p->flushing)
+			evhttp_request_set_on_complete_cb(p->req, NULL, NULL);
 		p->req = NULL;
+		p->flushing = 0;
 		if (p->up != NULL) {
 			fetch_req_cancel(p->up);
 			p->up = NULL;

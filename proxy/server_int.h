@@ -120,6 +120,7 @@ struct preq {
 	struct gindex			*index;		/* indexing the repository (gate.c) */
 
 	int				 audited;
+	int				 flushing;	/* reply handed to evhttp, not yet written */
 	int				 pending;	/* callbacks we still wait for (notary) */
 	int				 gone;		/* the client went away */
 	int				 done;		/* answered: only pending callbacks keep us */
@@ -188,8 +189,14 @@ void	preq_pass_upstream(struct preq *, struct fetch_req *, int status,
 	    const uint8_t *, size_t);
 /* Copy the upstream headers a client may see onto p's reply. */
 void	preq_copy_headers(struct preq *, struct fetch_req *, int status);
-/* Send a complete reply (body may be NULL; HEAD drops it), audit, end p. */
+/*
+ * Send a complete reply (body may be NULL; HEAD drops it). p ends (audit,
+ * free) once evhttp has written it, or when the client goes away. Do not
+ * touch p after the call.
+ */
 void	preq_reply(struct preq *, int status, struct evbuffer *body);
+/* The same for a reply started with evhttp_send_reply_start (stream_end 1). */
+void	preq_end(struct preq *, int status, struct evbuffer *body, int stream_end);
 /* Append text to p's audit message ("; "-separated). */
 void	preq_note(struct preq *, const char *text);
 /* Write p's audit line if not yet written. */

@@ -91,13 +91,9 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 		return;
 	}
 	if (status > 0) {
-		if (p->started) {
-			preq_audit(p);
-			evhttp_connection_set_closecb(p->conn, NULL, NULL);
-			p->req = NULL;
-			evhttp_send_reply_end(req);
-			preq_finish(p);
-		} else {
+		if (p->started)
+			preq_end(p, status, NULL, 1);
+		else {
 			preq_copy_headers(p, r, status);
 			preq_reply(p, status, NULL);
 		}
