@@ -383,7 +383,9 @@ static void
 index_start(struct preq *p, const struct trust_repo *repo, void (*then)(struct preq *))
 {
 	const struct trust_target	*t;
-	size_t				 i, n;
+	struct trust_target		 rt;
+	struct trust_error		 e;
+	size_t				 i, n, resolves = 0;
 
 	if (p->pol.mode != CONFIG_MODE_ENFORCED || !index_allowed(p->srv, p->gun) ||
 	    (p->index = calloc(1, sizeof(*p->index))) == NULL) {
@@ -394,9 +396,17 @@ index_start(struct preq *p, const struct trust_repo *repo, void (*then)(struct p
 	n = trust_repo_ntargets(repo);
 	for (i = 0; i < n; i++) {
 		t = trust_repo_target(repo, i);
-		if (t->has_sha256 && (strcmp(t->role, "targets") == 0 ||
-		    strcmp(t->role, "targets/releases") == 0))
-			index_add(p->index, t->sha256);
+		if (!t->has_sha256)
+			continue;
+		if (p->pol.nrequired_roles == 0) {
+			if (strcmp(t->role, "targets") == 0 ||
+			    strcmp(t->role, "targets/releases") == 0)
+				index_add(p->index, t->sha256);
+		} else if (resolves++ < PROXY_MAX_POLICY_RESOLVES &&
+		    trust_repo_resolve(repo, t->name, p->pol.required_roles,
+		    p->pol.nrequired_roles, &rt, &e) == 0)
+			/* what the tag means under the policy, not what one role says */
+			index_add(p->index, rt.sha256);
 	}
 	index_step(p);
 }
@@ -417,6 +427,36 @@ digest_unknown(struct preq *p)
 	e.code = TRUST_E_NO_TARGET;
 	snprintf(e.msg, sizeof(e.msg), "No valid trust data for %s", p->ref);
 	verdict_fail(p, &e);
+}
+
+/*
+ * A digest is signed when a tag signs it: with Docker's default roles the
+ * engine's reverse lookup (targets/releases, targets); with required roles,
+ * a tag carrying the digest must also resolve to it under those roles, or a
+ * pull by digest would bypass the policy.
+ */
+static int
+digest_signed(struct preq *p, const struct trust_repo *repo, struct trust_target *out,
+    struct trust_error *err)
+{
+	const struct trust_target	*t;
+	size_t				 i, n, resolves = 0;
+
+	if (p->pol.nrequired_roles == 0)
+		return trust_repo_lookup_digest(repo, p->digest, out, err);
+	n = trust_repo_ntargets(repo);
+	for (i = 0; i < n && resolves < PROXY_MAX_POLICY_RESOLVES; i++) {
+		t = trust_repo_target(repo, i);
+		if (!t->has_sha256 || memcmp(t->sha256, p->digest, 32) != 0)
+			continue;
+		resolves++;
+		if (trust_repo_resolve(repo, t->name, p->pol.required_roles,
+		    p->pol.nrequired_roles, out, err) == 0 &&
+		    memcmp(out->sha256, p->digest, 32) == 0)
+			return 0;
+	}
+	return trust_seterr(err, TRUST_E_NO_TARGET, "no tag signs %s in every required role",
+	    p->ref);
 }
 
 static void
@@ -447,7 +487,7 @@ manifest_trust_cb(const struct trust_repo *repo, const struct trust_error *err, 
 		serve_signed(p);
 		return;
 	}
-	if (trust_repo_lookup_digest(repo, p->digest, &t, &e) == 0) {
+	if (digest_signed(p, repo, &t, &e) == 0) {
 		set_signed(p, p->digest, t.length, t.role);
 		p->reason = "signed";
 		serve_signed(p);

@@ -1075,6 +1075,19 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		}
 	}
 	mcache_set_max(srv->mcache, ncfg->cache_manifest_bytes);
+	/*
+	 * What verified manifests reference was decided under the old policy
+	 * (pins, required roles): forget it. Cached manifest bytes stay; they
+	 * are only served after a verdict under the new policy.
+	 */
+	{
+		struct refs *nr = refs_new(PROXY_MAX_REFS);
+
+		if (nr != NULL) {
+			refs_free(srv->refs);
+			srv->refs = nr;
+		}
+	}
 	old = srv->cfg;
 	srv->cfg = ncfg;
 	config_free(old);	/* requests in flight keep their own reference */

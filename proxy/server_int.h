@@ -42,6 +42,7 @@
 #define PROXY_MAX_FORWARD_HDRS	32		/* request headers forwarded upstream */
 #define PROXY_MAX_INDEX_FETCHES	64		/* manifests one repository index may fetch */
 #define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
+#define PROXY_MAX_POLICY_RESOLVES 256		/* tags resolved under required roles per verdict */
 #define PROXY_STREAM_HWM	(1024 * 1024)	/* client output buffered before pausing upstream */
 #define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
 #define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */

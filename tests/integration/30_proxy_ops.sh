@@ -37,8 +37,8 @@ ids=$(lab_json '[.repos[].root_key_ids | to_entries[] | .value[]] | unique')
 mkdir -p "$work/state" "$work/certs"
 cp "$LAB_CA" "$work/certs/ca.crt"
 
-config() {	# MODE
-	jq -n --arg p1 "127.0.0.1:$P1" --arg p2 "127.0.0.1:$P2" --arg state "$work/state" \
+config() {	# MODE [RULES-JSON]
+	jq -n --argjson rules "${2:-[]}" --arg p1 "127.0.0.1:$P1" --arg p2 "127.0.0.1:$P2" --arg state "$work/state" \
 		--arg audit "$work/audit.log" --arg up "$LAB_REGISTRY_URL" --arg reg "$LAB_REGISTRY" \
 		--arg nurl "$LAB_NOTARY_URL" --arg ca "$LAB_CA" --argjson ids "$ids" \
 		--arg crt "$LAB_SERVER_CERT" --arg key "$LAB_SERVER_KEY" --arg mode "$1" '{
@@ -51,7 +51,8 @@ config() {	# MODE
 			{name: $p2, upstream: $up, gun_prefix: $reg, notary: {url: $nurl, ca: $ca}}
 		],
 		"content-trust": {mode: $mode, "trust-pinning": {
-			"root-keys": {($reg + "/*"): $ids}, "official-library-images": false}}
+			"root-keys": {($reg + "/*"): $ids}, "official-library-images": false}},
+		repositories: $rules
 	}'
 }
 config enforced >"$work/config.json"
@@ -133,6 +134,25 @@ config enforced >"$work/config.json"
 kill -HUP "$PROXY_PID"
 sleep 0.5
 check_eq reload/back-to-enforced 403 "$(code "http://127.0.0.1:$P1/v2/library/alpine/manifests/unsigned")"
+
+# required signer roles: targets/releases for everything. team/app is signed
+# there; library/alpine only in targets, so neither its tag nor its signed
+# digest (a pull by digest must not bypass the policy) nor its blobs pass.
+config enforced "[{\"match\": \"$LAB_REGISTRY/*\", \"required_roles\": [\"targets/releases\"]}]" \
+	>"$work/config.json"
+kill -HUP "$PROXY_PID"
+sleep 0.5
+check_eq roles/delegation-tag-passes 200 "$(code "http://127.0.0.1:$P1/v2/team/app/manifests/signed")"
+check_eq roles/targets-only-tag-refused 403 "$(code "http://127.0.0.1:$P1/v2/library/alpine/manifests/signed")"
+asig=$(lab_json "$(tsel library/alpine signed) | .signed_digest")
+check_eq roles/targets-only-digest-refused 403 "$(code "http://127.0.0.1:$P1/v2/library/alpine/manifests/$asig")"
+ablob=$(lab_json "$(tsel library/alpine signed) | .blobs[-1]")
+check_eq roles/targets-only-blob-refused 403 "$(code "http://127.0.0.1:$P1/v2/library/alpine/blobs/$ablob")"
+tsig=$(lab_json "$(tsel team/app signed) | .signed_digest")
+check_eq roles/delegation-digest-passes 200 "$(code "http://127.0.0.1:$P1/v2/team/app/manifests/$tsig")"
+config enforced >"$work/config.json"
+kill -HUP "$PROXY_PID"
+sleep 0.5
 
 # SIGUSR1 after rotation
 mv "$work/audit.log" "$work/audit.log.1"
