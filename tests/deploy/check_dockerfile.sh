@@ -31,7 +31,8 @@
 #   setuid-stripped        the final stage runs find / -perm /6000 ... chmod a-s,
 #                          after its last package install
 #   expose                 EXPOSE 5000
-#   healthcheck-no-curl    a HEALTHCHECK exists, does not call curl/wget/nc, and
+#   healthcheck-no-curl    a HEALTHCHECK exists, runs dctproxy healthcheck -c CONFIG
+#                          (or --url URL), does not call curl/wget/nc, and
 #                          the final stage installs no curl or wget
 #   volume-state           VOLUME /var/lib/dctproxy (so the root fs can be read-only)
 #   build-deps-not-in-final  no compiler, make, pkg-config or -dev package in the
@@ -353,6 +354,12 @@ elif [[ "${hc^^}" =~ ^NONE ]]; then
 	flag healthcheck-no-curl "line $hc_ln: HEALTHCHECK NONE"
 elif [[ "$hc" =~ (^|[^a-z])(curl|wget|nc)([^a-z]|$) ]]; then
 	flag healthcheck-no-curl "line $hc_ln: HEALTHCHECK uses ${BASH_REMATCH[2]}; use the binary (dctproxy healthcheck)"
+else
+	# dctproxy healthcheck needs -c CONFIG or --url URL; bare, it exits 2 (usage).
+	hcw=" ${hc//[\[\],\"]/ } "
+	if ! [[ "$hcw" =~ dctproxy[[:space:]]+healthcheck[[:space:]]+(-c|--config|--url)[[:space:]]+[^[:space:]] ]]; then
+		flag healthcheck-no-curl "line $hc_ln: HEALTHCHECK must run dctproxy healthcheck -c CONFIG (or --url URL); without them it exits 2"
+	fi
 fi
 
 [ "$vol" = 1 ] || flag volume-state "no VOLUME /var/lib/dctproxy in the final stage: a read-only root fs leaves state unwritable"
