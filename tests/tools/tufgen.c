@@ -698,6 +698,7 @@ struct spec {
 	long		 targets_len;	/* snapshot's length for targets (0: real) */
 	const char	*fault_role;	/* tufserve fault sidecar */
 	const char	*fault;
+	const char	*ts_raw;	/* served instead of the real timestamp.json */
 };
 
 static struct key *
@@ -946,7 +947,10 @@ emit_repo(const struct spec *s, const char *dir)
 		snprintf(name, sizeof(name), "%zu.root.json", v + 1);
 		write_file(dir, name, s->vroots[v]->p, s->vroots[v]->len);
 	}
-	write_file(dir, "timestamp.json", ts.p, ts.len);
+	if (s->ts_raw != NULL)
+		write_file(dir, "timestamp.json", s->ts_raw, strlen(s->ts_raw));
+	else
+		write_file(dir, "timestamp.json", ts.p, ts.len);
 	if (strcmp(cs, "snapshot") == 0) {
 		build_snapshot(&served, s, s->v_sn + 1, rootp, &tg, &del);
 		write_file(dir, "snapshot.json", served.p, served.len);
@@ -995,7 +999,7 @@ expect_ok(const struct spec *s, const char *dir, const char *variant, const char
 /* Reason codes and a substring of the engine-worded message (trust/error.c). */
 enum msg {
 	M_THRESHOLD, M_EXPIRED, M_LOW_VERSION, M_MISMATCH, M_CONTACT,
-	M_NOT_SIGNED, M_NO_DATA,
+	M_NOT_SIGNED, M_NO_DATA, M_MALICIOUS,
 };
 
 static void
@@ -1023,6 +1027,9 @@ expect_refused(const struct spec *s, const char *dir, const char *codes, enum ms
 		break;
 	case M_NOT_SIGNED:
 		snprintf(msg, sizeof(msg), "no trust signature found for %s:latest", s->gun);
+		break;
+	case M_MALICIOUS:	/* common to the low-version and mismatch wordings */
+		snprintf(msg, sizeof(msg), "potential malicious behavior - trust data");
 		break;
 	case M_NO_DATA:
 	default:
@@ -1222,6 +1229,26 @@ gen_meta(struct gen *g)
 	s.fault_role = "timestamp";
 	s.fault = "status 500";
 	single_refused(g, &s, "trust-server-unavailable", M_CONTACT);
+
+	/* The per-file cap comes from the parent's length, not just the global cap. */
+	spec_init(g, &s, "endless-targets");
+	s.tg_latest = 1;
+	s.fault_role = "targets";
+	s.fault = "endless";
+	single_refused(g, &s, "bad-response", M_CONTACT);
+
+	/* Root exists, timestamp 404 (and nothing cached to fall back on). */
+	spec_init(g, &s, "missing-timestamp");
+	s.tg_latest = 1;
+	s.fault_role = "timestamp";
+	s.fault = "status 404";
+	single_refused(g, &s, "no-trust-data", M_NO_DATA);
+
+	/* Not JSON: the engine says "no trust data available ...: <error>". */
+	spec_init(g, &s, "malformed-timestamp");
+	s.tg_latest = 1;
+	s.ts_raw = "{\"signed\":{\"_type\":\"Timestamp\",\"version\":";
+	single_refused(g, &s, "malformed-metadata", M_NO_DATA);
 
 	/* Content-Length promises more than is sent (within the 1 MiB cap). */
 	spec_init(g, &s, "truncated-timestamp");
@@ -1435,6 +1462,59 @@ gen_rotation(struct gen *g, const char *scenario)
 	buf_free(&r3);
 }
 
+/*
+ * Root rollback: phase1 is a rotated repository (root v2 with key B,
+ * signed by A and B); phase2 serves the old root v1 (key A, still validly
+ * self-signed) with timestamp, snapshot and targets re-signed at version
+ * 3 and pointing at it. Both keys are pinned, so the pins cannot be
+ * what refuses it: v1 is older than the trusted v2 and not signed by B.
+ */
+static void
+gen_root_rollback(struct gen *g)
+{
+	struct spec s;
+	struct buf r1 = { 0 }, r2 = { 0 };
+	struct key *a, *b, *all[2];
+	struct rootdef v1;
+	char dir[1024];
+
+	spec_init(g, &s, "root-rollback");
+	s.tg_latest = 1;
+	a = s.root.root.k[0];
+	b = root_key(g, s.gun, "root-B");
+	v1 = s.root;
+	build_root(&r1, &v1);
+	s.root.version = 2;
+	s.root.root = (struct roledef){ { b }, 1, 1 };
+	s.root.sg = (struct signers){ { a, b }, 2, 0 };
+	build_root(&r2, &s.root);
+	s.vroots[0] = &r1;
+	s.vroots[1] = &r2;
+	s.root_bytes = &r2;
+	s.v_ts = s.v_sn = s.v_tg = 2;
+	scen_dir(g, &s, "phase1", dir, sizeof(dir));
+	emit_repo(&s, dir);
+	expect_ok(&s, dir, "targets", "targets");
+
+	s.root = v1;
+	s.root_bytes = &r1;
+	s.vroots[1] = NULL;
+	s.v_ts = s.v_sn = s.v_tg = 3;
+	scen_dir(g, &s, "phase2", dir, sizeof(dir));
+	emit_repo(&s, dir);
+	/* v1 is both older and not signed by B: notary reports the latter. */
+	expect_refused(&s, dir, "low-version|root-rotation", M_MALICIOUS);
+
+	copy_up(g, &s, "phase2", "expect");
+	scen_dir(g, &s, NULL, dir, sizeof(dir));
+	all[0] = b;
+	all[1] = a;
+	write_pins(dir, all, 2);
+	index_add(g, s.gun, 2);
+	buf_free(&r1);
+	buf_free(&r2);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1462,6 +1542,7 @@ main(int argc, char *argv[])
 	gen_rotation(&g, "rotation-ok");
 	gen_rotation(&g, "rotation-chain");
 	gen_rotation(&g, "root-not-signed-by-old");
+	gen_root_rollback(&g);
 
 	if (fclose(g.index) != 0)
 		die("%s: write failed", path);
