@@ -110,7 +110,7 @@ set_str(json_t *o, const char *k, const char *v)
 
 	if (v == NULL || v[0] == '\0')
 		return;
-	for (i = 0; v[i] != '\0' && i < sizeof(buf) - 1; i++)
+	for (i = 0; i < sizeof(buf) - 1 && v[i] != '\0'; i++)
 		buf[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
 	json_object_set_new(o, k, json_stringn(buf, i));
 }

@@ -80,7 +80,7 @@ struct mentry {
 
 struct mcache {
 	struct mentry		*b[MCACHE_BUCKETS];
-	TAILQ_HEAD(, mentry)	 lru;		/* head: least recently used */
+	TAILQ_HEAD(mlru, mentry)	 lru;		/* head: least recently used */
 	uint64_t		 bytes;
 	uint64_t		 max;
 };
@@ -220,7 +220,7 @@ struct rentry {
 
 struct refs {
 	struct rentry		**b;
-	TAILQ_HEAD(, rentry)	 lru;
+	TAILQ_HEAD(rlru, rentry)	 lru;
 	size_t			 n;
 	size_t			 max;
 };
@@ -368,18 +368,24 @@ refs_add_manifest(struct refs *r, const char *gun, const uint8_t *buf, size_t le
 	}
 	/* manifest list / OCI index */
 	if ((a = json_object_get(root, "manifests")) != NULL && json_is_array(a))
-		json_array_foreach(a, i, v)
+		for (i = 0; i < json_array_size(a); i++) {
+			v = json_array_get(a, i);
 			add_desc(r, gun, v, "digest", REF_CHILD, &count, children, max, nchildren);
+		}
 	/* image manifest: config and layers */
 	add_desc(r, gun, json_object_get(root, "config"), "digest", REF_BLOB, &count,
 	    NULL, 0, NULL);
 	if ((a = json_object_get(root, "layers")) != NULL && json_is_array(a))
-		json_array_foreach(a, i, v)
+		for (i = 0; i < json_array_size(a); i++) {
+			v = json_array_get(a, i);
 			add_desc(r, gun, v, "digest", REF_BLOB, &count, NULL, 0, NULL);
+		}
 	/* schema 1 */
 	if ((a = json_object_get(root, "fsLayers")) != NULL && json_is_array(a))
-		json_array_foreach(a, i, v)
+		for (i = 0; i < json_array_size(a); i++) {
+			v = json_array_get(a, i);
 			add_desc(r, gun, v, "blobSum", REF_BLOB, &count, NULL, 0, NULL);
+		}
 	json_decref(root);
 	return 0;
 }

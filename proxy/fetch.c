@@ -107,7 +107,7 @@ struct fetch_ctx {
 	struct event_base	*base;
 	CURLM			*multi;
 	struct event		 timer;
-	LIST_HEAD(, sockinfo)	 socks;
+	LIST_HEAD(socklist, sockinfo) socks;
 	struct reqlist		 reqs;
 	struct reqlist		 zombies;	/* cancelled while curl was on the stack */
 	int			 in_curl;

@@ -1112,7 +1112,7 @@ server_free(struct server *srv)
 	size_t		 i;
 
 	/* detach every request from its client before evhttp frees them */
-	TAILQ_FOREACH(p, &srv->inflight, entry) {
+	for (p = TAILQ_FIRST(&srv->inflight); p != NULL; p = TAILQ_NEXT(p, entry)) {
 		if (p->req != NULL && p->conn != NULL)
 			evhttp_connection_set_closecb(p->conn, NULL, NULL);
 		if (p->req != NULL && p->flushing)
