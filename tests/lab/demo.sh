@@ -34,16 +34,54 @@ echo
 bash "$here/lab.sh" show "$dir"
 
 # ---------------------------------------------------------------------------
-# PROXY: start dctproxy here once it exists, pointed at the lab, e.g.
-#   "$here/../../dctproxy" --config ... &  echo $! >"$dir/pids/dctproxy.pid"
-# (a PID file under $dir/pids is stopped by `lab.sh stop` with the rest).
+# dctproxy in front of the lab, enforced, pinned to the lab's root key, in
+# gateway mode (clients pull 127.0.0.1:PORT/repo:tag) and mirror mode (a
+# docker daemon's registry-mirrors entry: Docker Hub names, GUN docker.io/...).
+# Its PID file under $dir/pids is stopped by `lab.sh stop` with the rest.
 # ---------------------------------------------------------------------------
-
+# shellcheck disable=SC1091
+. "$dir/lab.env"
+bin=$here/../../build/dctproxy
+port=5000
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+proxy=127.0.0.1:$port
+ids=$(jq -c '[.repos[].root_key_ids | to_entries[] | .value[]] | unique' "$dir/lab.json")
+mkdir -p "$dir/dctproxy-state"
+jq -n --arg addr "$proxy" --arg state "$dir/dctproxy-state" --arg audit "$dir/audit.log" \
+	--arg up "$LAB_REGISTRY_URL" --arg reg "$LAB_REGISTRY" --arg nurl "$LAB_NOTARY_URL" \
+	--arg ca "$LAB_CA" --argjson ids "$ids" '{
+	listeners: [{address: $addr}],
+	state_dir: $state,
+	audit: {path: $audit},
+	registries: [
+		{name: $addr, upstream: $up, gun_prefix: $reg, notary: {url: $nurl, ca: $ca}},
+		{name: "docker.io", upstream: $up, notary: {url: $nurl, ca: $ca}}
+	],
+	"content-trust": {mode: "enforced", "trust-pinning": {
+		"root-keys": {($reg + "/*"): $ids, "docker.io/*": $ids}}}
+}' >"$dir/dctproxy.json"
+"$bin" check-config -c "$dir/dctproxy.json" || exit 1
+"$bin" serve -c "$dir/dctproxy.json" >"$dir/logs/dctproxy.log" 2>&1 &
+echo $! >"$dir/pids/dctproxy.pid"
+for _ in $(seq 1 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
 echo
-echo "Try:"
-echo "  . $dir/lab.env"
-echo "  skopeo inspect --tls-verify=false docker://\$LAB_REGISTRY/library/alpine:signed"
-echo "  notary -c \$LAB_NOTARY_CLIENT_CONFIG lookup docker.io/library/alpine signed"
+echo "dctproxy listens on $proxy (config $dir/dctproxy.json, audit log $dir/audit.log)"
+echo
+echo "A signed image is pulled, with the signed digest:"
+echo "  skopeo copy --src-tls-verify=false docker://$proxy/library/alpine:signed dir:/tmp/signed"
+echo "An unsigned tag is refused with the reason:"
+echo "  skopeo copy --src-tls-verify=false docker://$proxy/library/alpine:unsigned dir:/tmp/unsigned"
+echo "A repository without trust data is refused:"
+echo "  skopeo inspect --tls-verify=false docker://$proxy/library/nosig:latest"
+echo "With a docker daemon, add \"insecure-registries\": [\"$proxy\"] to daemon.json, then:"
+echo "  docker pull $proxy/library/alpine:signed     # pulled"
+echo "  docker pull $proxy/library/alpine:unsigned   # denied: no trust signature found ..."
+echo "As a mirror (daemon.json \"registry-mirrors\": [\"http://$proxy\"]) pulls of"
+echo "library/alpine are verified against GUN docker.io/library/alpine."
+echo "Every decision:  tail -f $dir/audit.log"
 echo
 echo "demo: running; Ctrl-C or SIGTERM (kill $$) stops it"
 # Sleep in the background and wait, so that signals are handled at once.
