@@ -1136,7 +1136,7 @@ parse_content_trust(struct ld *ld, json_t *root, size_t *npinned)
 	 * No block at all: the engine would not verify, but a verification
 	 * proxy without a block is still a verification proxy, so the mode
 	 * is enforced; with nothing pinned every GUN fails unless a
-	 * repositories rule pins it (docs/CONFIG.md).
+	 * repositories rule pins it (README.md, "Configuration").
 	 */
 	ct->mode = CONFIG_MODE_ENFORCED;
 	*npinned = 0;

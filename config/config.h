@@ -1,7 +1,7 @@
 /*
  * config: the configuration file, the trust policy, `dctproxy check-config`.
  *
- * One JSON object (docs/CONFIG.md is the field-by-field reference). It
+ * One JSON object (the README's "Configuration" section is the field-by-field reference). It
  * carries the Docker EE engine's daemon.json "content-trust" block
  * verbatim (dct-semantics.md 1.1-1.3) plus our extensions: listeners,
  * registries (upstream, Notary server, GUN rewrite), per-repository rules
