@@ -46,7 +46,7 @@ struct entry {
 	struct trust_update	*u;		/* update in flight */
 	const struct trust_pins	*pins;		/* borrowed from the first waiter */
 	size_t			 nwaiters;
-	TAILQ_HEAD(, waiter)	 waiters;
+	TAILQ_HEAD(waiterhead, waiter) waiters;
 	TAILQ_ENTRY(entry)	 lru;
 	struct notary		*n;
 };
@@ -165,12 +165,14 @@ entry_get(struct notary *n, const struct notary_server *srv, const char *gun,
 		}
 	/* evict the least recently used idle entry when full */
 	if (n->nentries >= NOTARY_MAX_ENTRIES) {
-		TAILQ_FOREACH_REVERSE(e, &n->entries, entryhead, lru)
+		struct entry *victim = NULL;
+
+		TAILQ_FOREACH(e, &n->entries, lru)
 			if (e->u == NULL)
-				break;
-		if (e != NULL) {
-			TAILQ_REMOVE(&n->entries, e, lru);
-			entry_free(e);
+				victim = e;	/* the last idle one is the least recent */
+		if (victim != NULL) {
+			TAILQ_REMOVE(&n->entries, victim, lru);
+			entry_free(victim);
 			n->nentries--;
 		}
 	}
@@ -205,7 +207,7 @@ fresh(const struct entry *e, time_t now)
 static void
 finish(struct entry *e, const struct trust_repo *repo, const struct trust_error *err)
 {
-	TAILQ_HEAD(, waiter)	 ws;
+	struct waiterhead	 ws;
 	struct waiter		*w;
 
 	TAILQ_INIT(&ws);

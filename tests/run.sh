@@ -28,6 +28,11 @@ run_bin() {	# name, command...
 }
 
 if [ "$only" = all ] || [ "$only" = unit ]; then
+	if lint_out=$(make --no-print-directory lint 2>&1); then
+		echo "PASS lint: banned functions, cppcheck, -Werror build" | tee -a "$log"
+	else
+		echo "FAIL lint: $(printf '%s\n' "$lint_out" | tail -5 | tr '\n' ' ')" | tee -a "$log"
+	fi
 	for b in build/tests/unit-*; do
 		[ -x "$b" ] && run_bin "$(basename "$b")" "$b"
 	done
