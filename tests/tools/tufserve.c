@@ -139,7 +139,7 @@ pending_closed(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	if (p->chunks > 0)
-		fprintf(stderr, "tufserve: endless body: client gone after %lu "
+		fprintf(stderr, "tufserve: endless body: connection closed after %lu "
 		    "chunks (%lu bytes)\n", p->chunks,
 		    p->chunks * (unsigned long)ENDLESS_CHUNK);
 	if (evhttp_request_get_connection(p->req) == NULL)
