@@ -53,6 +53,12 @@ struct hdr {
 	char	*value;
 };
 
+/* Which token a URL prefix was last answered with, to send it up front. */
+struct hint {
+	char	*prefix;	/* origin + path up to the repository, \n user */
+	char	*token_key;
+};
+
 struct fetch_req {
 	struct fetch_ctx	*ctx;
 	TAILQ_ENTRY(fetch_req)	 entry;
@@ -95,6 +101,7 @@ struct fetch_req {
 
 	struct fetch_req	*token_req;	/* pending token request */
 	char			*token_key;
+	char			*proactive_key;	/* token sent up front, from a hint */
 	uint8_t			*tokbuf;	/* its body */
 	size_t			 toklen;
 	int			 cancelled;
@@ -113,6 +120,9 @@ struct fetch_ctx {
 	int			 in_curl;
 	struct token		 tokens[FETCH_MAX_TOKENS];
 	size_t			 ntokens;
+	struct hint		 hints[FETCH_MAX_TOKENS];
+	size_t			 nhints;
+	size_t			 hint_next;	/* next slot to overwrite when full */
 };
 
 static void	req_free(struct fetch_req *);
@@ -311,6 +321,10 @@ fetch_ctx_free(struct fetch_ctx *ctx)
 		free(ctx->tokens[i].key);
 		wipe_free(ctx->tokens[i].value);
 	}
+	for (i = 0; i < ctx->nhints; i++) {
+		free(ctx->hints[i].prefix);
+		free(ctx->hints[i].token_key);
+	}
 	free(ctx);
 }
 
@@ -384,6 +398,111 @@ token_put(struct fetch_ctx *ctx, const char *key, const char *value, long ttl)
 	ctx->tokens[ctx->ntokens].expires.tv_sec = now.tv_sec + ttl - 5;
 	ctx->tokens[ctx->ntokens].expires.tv_nsec = now.tv_nsec;
 	ctx->ntokens++;
+}
+
+static void
+token_forget(struct fetch_ctx *ctx, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->ntokens; i++)
+		if (strcmp(ctx->tokens[i].key, key) == 0) {
+			token_drop(ctx, i);
+			return;
+		}
+}
+
+/*
+ * The part of a URL a token is good for: origin and path up to the
+ * repository ("/_trust/" for Notary, "/manifests/", "/blobs/", "/tags/"
+ * for a registry), else up to the last '/'; then the user. NULL if too long.
+ */
+static char *
+hint_prefix(const char *url, const char *user)
+{
+	static const char *const marks[] = { "/_trust/", "/manifests/", "/blobs/", "/tags/" };
+	const char	*path, *cut = NULL, *m;
+	size_t		 i, n;
+	char		*out;
+
+	if ((path = strstr(url, "://")) == NULL || (path = strchr(path + 3, '/')) == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		for (m = strstr(path, marks[i]); m != NULL; m = strstr(m + 1, marks[i]))
+			if (cut == NULL || m > cut)
+				cut = m;
+	if (cut == NULL)
+		cut = strrchr(path, '/');
+	n = (size_t)(cut - url);
+	if (n > FETCH_MAX_URL || (out = malloc(n + 2 + (user ? strlen(user) : 0))) == NULL)
+		return NULL;
+	memcpy(out, url, n);
+	out[n] = '\n';
+	memcpy(out + n + 1, user ? user : "", (user ? strlen(user) : 0) + 1);
+	return out;
+}
+
+static const char *
+hint_get(struct fetch_ctx *ctx, const char *prefix)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nhints; i++)
+		if (strcmp(ctx->hints[i].prefix, prefix) == 0)
+			return ctx->hints[i].token_key;
+	return NULL;
+}
+
+static void
+hint_put(struct fetch_ctx *ctx, char *prefix, const char *token_key)
+{
+	char	*k;
+	size_t	 i;
+
+	if ((k = strdup(token_key)) == NULL) {
+		free(prefix);
+		return;
+	}
+	for (i = 0; i < ctx->nhints; i++)
+		if (strcmp(ctx->hints[i].prefix, prefix) == 0) {
+			free(prefix);
+			free(ctx->hints[i].token_key);
+			ctx->hints[i].token_key = k;
+			return;
+		}
+	if (ctx->nhints < FETCH_MAX_TOKENS)
+		i = ctx->nhints++;
+	else {
+		i = ctx->hint_next++ % FETCH_MAX_TOKENS;
+		free(ctx->hints[i].prefix);
+		free(ctx->hints[i].token_key);
+	}
+	ctx->hints[i].prefix = prefix;
+	ctx->hints[i].token_key = k;
+}
+
+/* Send the token a previous request to this repository needed, if still valid. */
+static void
+use_hint(struct fetch_req *r)
+{
+	const char	*key, *tok;
+	char		*prefix;
+	size_t		 n;
+
+	if (!r->token_auth || (prefix = hint_prefix(r->url, r->username)) == NULL)
+		return;
+	if ((key = hint_get(r->ctx, prefix)) != NULL &&
+	    (tok = token_get(r->ctx, key)) != NULL) {
+		n = strlen(tok) + 32;
+		if ((r->auth_line = malloc(n)) != NULL &&
+		    (r->proactive_key = strdup(key)) != NULL)
+			snprintf(r->auth_line, n, "Authorization: Bearer %s", tok);
+		else {
+			free(r->auth_line);
+			r->auth_line = NULL;
+		}
+	}
+	free(prefix);
 }
 
 /* ---- WWW-Authenticate ------------------------------------------------------ */
@@ -550,6 +669,7 @@ req_free(struct fetch_req *r)
 	free(r->headers);
 	wipe_free(r->auth_line);
 	free(r->token_key);
+	free(r->proactive_key);
 	free(r->tokbuf);
 	free(r);
 }
@@ -919,6 +1039,8 @@ start_auth(struct fetch_req *r)
 	}
 	snprintf(r->token_key, klen, "%s\n%s\n%s\n%s", c.realm, c.service,
 	    c.scope, r->username ? r->username : "");
+	if (r->proactive_key != NULL && strcmp(r->proactive_key, r->token_key) == 0)
+		token_forget(r->ctx, r->token_key);	/* it was refused: get a new one */
 	if ((tok = token_get(r->ctx, r->token_key)) != NULL) {
 		free(r->auth_line);
 		if ((r->auth_line = malloc(strlen(tok) + 32)) == NULL) {
@@ -1018,8 +1140,15 @@ done_one(struct fetch_req *r, CURLcode res)
 		finish(r, TRUST_FETCH_NETERR, msg);
 	} else if (status <= 0)
 		finish(r, TRUST_FETCH_NETERR, "no HTTP response");
-	else
+	else {
+		if (status != 401 && r->attempt == 1 && !r->basic && r->token_key != NULL) {
+			char *prefix = hint_prefix(r->url, r->username);
+
+			if (prefix != NULL)
+				hint_put(r->ctx, prefix, r->token_key);
+		}
 		finish(r, status, NULL);
+	}
 }
 
 static void
@@ -1106,6 +1235,7 @@ fetch_stream(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 		*out = NULL;
 	if ((r = req_new(ctx, url, o, so, h, arg)) == NULL)
 		return -1;
+	use_hint(r);
 	if (attempt_start(r) == -1) {
 		req_free(r);
 		return -1;

@@ -202,6 +202,7 @@ UNIT_TEST(fetch_bearer_token_auth)
 	struct env		e;
 	struct got		g;
 	struct fetch_opts	o = opts(1000);
+	int			n;
 
 	env_init(&e);
 	get(&e, "/auth", &o, &g);
@@ -212,10 +213,38 @@ UNIT_TEST(fetch_bearer_token_auth)
 	    "service=reg.test&scope=repository%3Afoo%2Fbar%3Apull");
 	T_EQ_STR(e.srv->last_path, "/auth");
 	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-123\r\n");
-	/* the token is cached: a second request needs no token request */
+	/* the token is cached and sent up front: one request, no challenge */
+	n = e.srv->nrequests;
 	get(&e, "/auth", &o, &g);
 	T_EQ_INT(g.status, 200);
 	T_EQ_INT(e.srv->ntoken, 1);
+	T_EQ_INT(e.srv->nrequests, n + 1);
+	env_free(&e);
+}
+
+UNIT_TEST(fetch_bearer_refused_cached_token_is_replaced)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(1000);
+	int			n;
+
+	env_init(&e);
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	/* the server revokes tok-123: the up-front token gets a 401, a new one is fetched */
+	e.srv->rotate_token = 1;
+	n = e.srv->nrequests;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_INT(e.srv->ntoken, 2);
+	T_EQ_INT(e.srv->nrequests, n + 3);
+	T_CONTAINS(e.srv->last_head, "Authorization: Bearer tok-456");
+	/* and the new one is what goes up front next time */
+	n = e.srv->nrequests;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_INT(e.srv->nrequests, n + 1);
 	env_free(&e);
 }
 

@@ -168,7 +168,8 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		evbuffer_add(out, body, 5000);
 		c->mode = M_CLOSE_AFTER;
 	} else if (strcmp(path, "/auth") == 0) {
-		if (strstr(head, "\r\nAuthorization: Bearer tok-123\r\n") != NULL)
+		if (strstr(head, s->rotate_token ? "\r\nAuthorization: Bearer tok-456\r\n" :
+		    "\r\nAuthorization: Bearer tok-123\r\n") != NULL)
 			reply(c, "200 OK", NULL, "secret");
 		else {
 			snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer "
@@ -183,7 +184,8 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		q = strchr(path, '?');
 		snprintf(s->token_query, sizeof(s->token_query), "%s", q ? q + 1 : "");
 		snprintf(s->token_head, sizeof(s->token_head), "%s", head);
-		reply(c, "200 OK", "Content-Type: application/json\r\n",
+		reply(c, "200 OK", "Content-Type: application/json\r\n", s->rotate_token ?
+		    "{\"access_token\":\"tok-456\",\"expires_in\":300}" :
 		    "{\"token\":\"tok-123\",\"expires_in\":300}");
 	} else if (strcmp(path, "/basic") == 0) {
 		/* dXNlcjpwdw== is base64("user:pw") */

@@ -26,6 +26,7 @@ struct tsrv {
 	char				 token_query[2048];
 	char				 token_head[4096];	/* headers of the last /token request */
 	int				 ntoken;	/* token requests served */
+	int				 rotate_token;	/* set: /auth wants tok-456, /token gives it */
 	int				 nrequests;
 	uint64_t			 endless_sent;	/* bytes of /endless written */
 	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
