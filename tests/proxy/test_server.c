@@ -132,6 +132,7 @@ run_until(struct event_base *base, const int *flag, long ms)
 }
 
 #define BLOB_B	"/v2/lib/x/blobs/sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define BLOB_F	"/v2/lib/x/blobs/sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 #define BLOB_D	"/v2/lib/x/blobs/sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 
 struct client {
@@ -317,6 +318,22 @@ UNIT_TEST(server_blob_streams_with_backpressure)
 		    (unsigned long long)c.upstream_ahead);
 	T_ASSERT(c.upstream_ahead > 0);
 	T_ASSERT(c.upstream_ahead < 24 * 1024 * 1024);
+	senv_free(&e);
+}
+
+UNIT_TEST(server_blob_redirect_followed_upstream_side)
+{
+	struct senv	e;
+	struct client	c;
+
+	senv_init(&e, 30);
+	e.up->blob_len = 300000;
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_F, NULL, NULL, 10000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_INT(c.got, 300000);
+	T_EQ_INT(c.bad, 0);
+	T_EQ_STR(e.up->last_path, "/blob");
 	senv_free(&e);
 }
 

@@ -19,6 +19,7 @@
  *                                 "Range: bytes=N-" with a 206)
  *   /v2/<name>/blobs/sha256:d...  as /die
  *   /v2/<name>/blobs/sha256:e...  as /endless
+ *   /v2/<name>/blobs/sha256:f...  307 to /blob (object storage)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -127,6 +128,9 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		case 'e':
 			path = "/endless";
 			break;
+		case 'f':
+			path = "/redirect-blob";
+			break;
 		}
 	}
 	if (strcmp(path, "/v2/") == 0)
@@ -196,7 +200,10 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 			    "WWW-Authenticate: Basic realm=\"test\"\r\n", "no");
 	} else if (strcmp(path, "/slow") == 0)
 		c->mode = M_SLOW;
-	else if (strcmp(path, "/redirect") == 0) {
+	else if (strcmp(path, "/redirect-blob") == 0) {
+		snprintf(extra, sizeof(extra), "Location: http://127.0.0.1:%d/blob\r\n", s->port);
+		reply(c, "307 Temporary Redirect", extra, "");
+	} else if (strcmp(path, "/redirect") == 0) {
 		snprintf(extra, sizeof(extra), "Location: http://127.0.0.1:%d/ok\r\n", s->port);
 		reply(c, "307 Temporary Redirect", extra, "");
 	} else if (strcmp(path, "/blob") == 0 || strcmp(path, "/die") == 0) {
