@@ -56,13 +56,11 @@ fi
 if ! command -v yamllint >/dev/null 2>&1; then
 	bad yamllint "yamllint is not installed (make deps installs it)"
 else
-	ylerr=""
-	for f in "${files[@]}"; do
-		if ! out=$(yamllint -f parsable -d '{extends: relaxed, rules: {line-length: disable}}' "$f" 2>&1); then
-			ylerr="$ylerr $(printf '%s\n' "$out" | grep -m3 error | tr '\n' ' ')"
-		fi
-	done
-	if [ -z "$ylerr" ]; then ok yamllint; else bad yamllint "$ylerr"; fi
+	if out=$(yamllint -f parsable -d '{extends: relaxed, rules: {line-length: disable}}' "${files[@]}" 2>&1); then
+		ok yamllint
+	else
+		bad yamllint "$(printf '%s\n' "$out" | grep -m3 error | tr '\n' ' ')"
+	fi
 fi
 
 # ---- flatten: "S<TAB>doc<TAB>path<TAB>value" for scalars, "B<TAB>doc<TAB>path<TAB>line"
@@ -138,7 +136,12 @@ flat=$(awk '
 ' "${files[@]}")
 
 # get DOC PATH: the scalar at PATH in DOC (empty if none).
-get() { printf '%s\n' "$flat" | awk -F'\t' -v d="$1" -v p="$2" '$1 == "S" && $2 == d && $3 == p { print $4; exit }'; }
+# Scalars by "DOC|PATH", loaded once (the first occurrence wins, as before).
+declare -A VAL=()
+while IFS=$'\t' read -r t d p v; do
+	[ "$t" = S ] && [ -z "${VAL[$d|$p]+x}" ] && VAL[$d|$p]=$v
+done <<<"$flat"
+get() { printf '%s\n' "${VAL[$1|$2]:-}"; }
 # docs_of KIND...: document numbers whose kind is one of KIND.
 docs_of() { printf '%s\n' "$flat" | awk -F'\t' -v ks=" $* " '$1 == "S" && $3 == "kind" && index(ks, " " $4 " ") { print $2 }'; }
 # count DOC PREFIX: how many items the sequence at PREFIX has.

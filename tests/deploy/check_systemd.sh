@@ -56,12 +56,20 @@ svc=$(awk '
 	}
 ' "$unit")
 
+# Loaded once: LAST[k] the last assignment, LIST[k] the accumulated list
+# (an empty assignment resets it), SEEN[k] set when assigned at all.
+declare -A LAST=() LIST=() SEEN=()
+while IFS=$'\t' read -r k v; do
+	[ -n "$k" ] || continue
+	SEEN[$k]=1; LAST[$k]=$v
+	if [ -z "$v" ]; then LIST[$k]=""; else LIST[$k]="${LIST[$k]:+${LIST[$k]} }$v"; fi
+done <<<"$svc"
 # last KEY: the value of the last assignment (empty when unset).
-last() { printf '%s\n' "$svc" | awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }'; }
-# list KEY: the accumulated list (space-separated); an empty assignment resets.
-list() { printf '%s\n' "$svc" | awk -F'\t' -v k="$1" '$1 == k { v = ($2 == "" ? "" : v " " $2) } END { sub(/^ /, "", v); print v }'; }
-# is KEY set at all
-isset() { printf '%s\n' "$svc" | cut -f1 | grep -qx "$1"; }
+last() { printf '%s\n' "${LAST[$1]:-}"; }
+# list KEY: the accumulated list (space-separated).
+list() { printf '%s\n' "${LIST[$1]:-}"; }
+# isset KEY: assigned at all.
+isset() { [ -n "${SEEN[$1]:-}" ]; }
 truthy() { case "${1,,}" in yes|true|on|1) return 0 ;; *) return 1 ;; esac; }
 # words LIST: one word per line.
 words() { tr -s "[:blank:]" "\n" <<<"$1" | grep -v "^$"; }
