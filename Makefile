@@ -111,7 +111,7 @@ BUILD_DEBS := gcc make pkg-config libc6-dev libevent-dev libssl-dev libsodium-de
 	libjansson-dev libcurl4-openssl-dev
 TEST_DEBS  := docker-registry notary skopeo docker.io containerd openssl curl jq \
 	ca-certificates clang libclang-rt-14-dev cppcheck yamllint systemd procps \
-	iproute2 tar gzip coreutils
+	iproute2 tar gzip coreutils nftables
 BENCH_DEBS := nginx-light wrk
 
 deps:
