@@ -100,7 +100,11 @@ int		 notary_get(struct notary *, const struct notary_server *,
 
 /* ==== fetch.c, continued: streaming requests (used by server.c) ==========
  *
- * fetch_get() above is a buffered wrapper around fetch_stream(). A stream
+ * fetch_get() above is a buffered wrapper around fetch_stream() with
+ * token_auth on. In both, fetch_opts.max_len 0 means TRUST_MAX_METADATA_LEN,
+ * and a token that answered a challenge for a URL prefix (origin and path
+ * up to "/_trust/", "/manifests/", "/blobs/" or "/tags/") is sent up front
+ * on the next request under that prefix while it is valid. A stream
  * delivers the final response (after followed redirects and at most one
  * token-auth retry) to three handlers. Response headers are capped at
  * FETCH_MAX_HEADERS_LEN bytes and FETCH_MAX_RESP_HEADERS lines.

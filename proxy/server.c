@@ -856,10 +856,16 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (!readonly || p->ref[0] == '\0') {
 		p->reason = "method-not-allowed";
-		snprintf(msg, sizeof(msg), "%s %s is not allowed through this proxy: "
-		    "dctproxy serves verified pulls only", p->method,
-		    p->kind == PK_MANIFEST ? "of manifests" : p->kind == PK_BLOB ?
-		    "of blobs" : "here");
+		if (!readonly && config_push_allowed(p->reg, p->repo))
+			snprintf(msg, sizeof(msg), "%s %s: pushes to %s are allowed by "
+			    "the configuration, but dctproxy does not forward pushes; "
+			    "push to the registry directly", p->method,
+			    p->kind == PK_MANIFEST ? "of manifests" : "of blobs", p->repo);
+		else
+			snprintf(msg, sizeof(msg), "%s %s is not allowed through this proxy: "
+			    "dctproxy serves verified pulls only", p->method,
+			    p->kind == PK_MANIFEST ? "of manifests" : p->kind == PK_BLOB ?
+			    "of blobs" : "here");
 		snprintf(p->message, sizeof(p->message), "%s", msg);
 		preq_error(p, 405, "UNSUPPORTED", msg);
 		return;
