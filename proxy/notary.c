@@ -304,7 +304,8 @@ step(struct entry *e)
 	o.password = e->password;
 	o.connect_timeout_ms = e->timeout_ms < 10000 ? e->timeout_ms : 10000;
 	o.timeout_ms = e->timeout_ms;
-	o.max_len = f.max_len;
+	/* fetch treats 0 as "default cap": ask for 1 and let trust refuse 1 byte */
+	o.max_len = f.max_len > 0 ? f.max_len : 1;
 	if (fetch_get(e->n->fetch, url, &o, on_fetched, e) == -1) {
 		trust_seterr(&err, TRUST_E_INTERNAL, "cannot start a request to %s", url);
 		failed(e, &err);
