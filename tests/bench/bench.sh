@@ -91,6 +91,7 @@ now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 
 T0=$(now)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
 # 1. The lab.
@@ -389,6 +390,7 @@ g() { local v=${1:-}; echo "${v:--}"; }
 	echo "dctproxy benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(uname -r)"
 	echo "dctproxy $("$DCTPROXY" --version 2>&1 | head -n 1) ($DCTPROXY), git $(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet HEAD -- proxy trust certs config 2>/dev/null || echo ' +uncommitted changes')"
 	echo "all on 127.0.0.1; load generators share the cores with the servers."
+	echo "load average before the run: $LOAD0 (anything else running on the machine skews every figure)"
 	echo "nginx: 1 worker process (dctproxy is single-threaded too); proxy: upstream keepalive 64,"
 	echo "  proxy_http_version 1.1, proxy_buffers 8 256k, proxy_buffer_size 256k, proxy_max_temp_file_size 0, access_log off."
 	echo "registry: docker-registry 2.8, log level error. dctproxy: gateway mode, enforced, audit log to a file."
