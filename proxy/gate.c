@@ -57,7 +57,7 @@ digest_str(const uint8_t sha[32], char out[72])
 {
 	char hex[65];
 
-	hex_encode(sha, 32, hex);
+	trust_hex(sha, 32, hex);
 	snprintf(out, 72, "sha256:%s", hex);
 }
 

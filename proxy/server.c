@@ -57,19 +57,6 @@ logmsg(const char *fmt, ...)
 	fprintf(stderr, "\n");
 }
 
-void
-hex_encode(const uint8_t *b, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[b[i] >> 4];
-		out[2 * i + 1] = hx[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static long
 elapsed_ms(const struct timespec *t0)
 {
@@ -182,7 +169,7 @@ preq_audit(struct preq *p)
 	r.reason = p->reason;
 	r.message = p->message;
 	if (p->have_signed) {
-		hex_encode(p->signed_sha, 32, hex);
+		trust_hex(p->signed_sha, 32, hex);
 		snprintf(digest, sizeof(digest), "sha256:%s", hex);
 		r.digest = digest;
 	}
@@ -302,7 +289,7 @@ preq_manifest(struct preq *p, const uint8_t *bytes, size_t len, const char *ctyp
 		preq_finish(p);
 		return;
 	}
-	hex_encode(sha, 32, hex);
+	trust_hex(sha, 32, hex);
 	snprintf(dig, sizeof(dig), "sha256:%s", hex);
 	snprintf(etag, sizeof(etag), "\"%s\"", dig);
 	snprintf(clen, sizeof(clen), "%zu", len);
@@ -746,7 +733,7 @@ auth_key(struct preq *p)
 	if (a == NULL)
 		return;
 	if (EVP_Digest(a, strlen(a), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
-		hex_encode(md, 32, p->auth_key);
+		trust_hex(md, 32, p->auth_key);
 	else
 		memcpy(p->auth_key, "x", 2);	/* never matches a cached entry's "" */
 }

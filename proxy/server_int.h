@@ -213,7 +213,6 @@ int	preq_upstream_url(struct preq *, const char *path, int with_query,
 	    char *buf, size_t len);
 /* Notary server of p's registry. */
 void	preq_notary_server(struct preq *, struct notary_server *);
-void	hex_encode(const uint8_t *, size_t, char *);
 
 /* ---- gate.c ---- */
 void	gate_manifest(struct preq *);
