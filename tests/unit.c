@@ -88,8 +88,9 @@ unit_read(const char *path, size_t *lenp)
 int
 main(int argc, char *argv[])
 {
-	struct unit_test	*t;
-	int			 np = 0, nf = 0, ns = 0;
+	/* static: they live across setjmp/longjmp (-Wclobbered) */
+	static struct unit_test	*t;
+	static int		 np, nf, ns;
 	const char		*p;
 
 	if ((p = strrchr(argv[0], '/')) != NULL)
