@@ -344,6 +344,25 @@ hexname(const struct tfileinfo *fi, char *hex)
 }
 
 /*
+ * The file a parent lists (fi): from the cache when its bytes match the
+ * parent's hashes, else "<role>.<sha256>.json" capped by the listed length.
+ */
+static enum trust_step
+fetch_listed(struct trust_update *u, enum ustate next, const char *role,
+    const struct tfileinfo *fi)
+{
+	const uint8_t	*b;
+	char		 hex[65], path[TRUST_MAX_PATH];
+	size_t		 len;
+
+	if ((b = cached_match(u, fi, &len)) != NULL)
+		return use_cached(u, next, role, b, len);
+	hexname(fi, hex);
+	snprintf(path, sizeof(path), "%s.%s.json", role, hex);
+	return request(u, next, role, cap_for(fi, TRUST_MAX_METADATA_LEN), path);
+}
+
+/*
  * A failure after the root was trusted: update the root and retry once
  * (tufclient.go:26-56), unless the failure is one a new root cannot cure.
  */
@@ -436,17 +455,7 @@ st_timestamp_got(struct trust_update *u)
 static enum trust_step
 st_snapshot(struct trust_update *u)
 {
-	const struct tfileinfo	*fi = tsnap_find(u->ts, "snapshot");
-	const uint8_t		*b;
-	char			 hex[65], path[TRUST_MAX_PATH];
-	size_t			 len;
-
-	if ((b = cached_match(u, fi, &len)) != NULL)
-		return use_cached(u, U_SNAPSHOT_GOT, "snapshot", b, len);
-	hexname(fi, hex);
-	snprintf(path, sizeof(path), "snapshot.%s.json", hex);
-	return request(u, U_SNAPSHOT_GOT, "snapshot", cap_for(fi, TRUST_MAX_METADATA_LEN),
-	    path);
+	return fetch_listed(u, U_SNAPSHOT_GOT, "snapshot", tsnap_find(u->ts, "snapshot"));
 }
 
 static enum trust_step
@@ -479,17 +488,7 @@ st_snapshot_got(struct trust_update *u)
 static enum trust_step
 st_targets(struct trust_update *u)
 {
-	const struct tfileinfo	*fi = tsnap_find(u->snap, "targets");
-	const uint8_t		*b;
-	char			 hex[65], path[TRUST_MAX_PATH];
-	size_t			 len;
-
-	if ((b = cached_match(u, fi, &len)) != NULL)
-		return use_cached(u, U_TARGETS_GOT, "targets", b, len);
-	hexname(fi, hex);
-	snprintf(path, sizeof(path), "targets.%s.json", hex);
-	return request(u, U_TARGETS_GOT, "targets", cap_for(fi, TRUST_MAX_METADATA_LEN),
-	    path);
+	return fetch_listed(u, U_TARGETS_GOT, "targets", tsnap_find(u->snap, "targets"));
 }
 
 static int
@@ -589,9 +588,6 @@ st_deleg(struct trust_update *u)
 	const struct dpending	*p;
 	const struct trole	*d;
 	const struct tfileinfo	*fi;
-	const uint8_t		*b;
-	char			 hex[65], path[TRUST_MAX_PATH];
-	size_t			 len;
 
 	for (;;) {
 		if (u->pendhead == u->npend) {
@@ -610,12 +606,7 @@ st_deleg(struct trust_update *u)
 		    d->name, TRUST_MAX_DELEGATION_DEPTH);
 		return failed(u);
 	}
-	if ((b = cached_match(u, fi, &len)) != NULL)
-		return use_cached(u, U_DELEG_GOT, d->name, b, len);
-	hexname(fi, hex);
-	snprintf(path, sizeof(path), "%s.%s.json", d->name, hex);
-	return request(u, U_DELEG_GOT, d->name, cap_for(fi, TRUST_MAX_METADATA_LEN),
-	    path);
+	return fetch_listed(u, U_DELEG_GOT, d->name, fi);
 }
 
 static enum trust_step
