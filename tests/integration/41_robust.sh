@@ -16,14 +16,8 @@ trap cleanup EXIT
 
 PORT=$(free_port)
 PROXY=127.0.0.1:$PORT
-keys=$(lab_json '[.repos[].root_key_ids | to_entries[] | .value[]] | unique')
 mkdir -p "$work/state"
-jq -n --arg addr "$PROXY" --arg state "$work/state" --arg audit "$work/audit.log" \
-    --arg up "$LAB_REGISTRY_URL" --arg reg "$LAB_REGISTRY" --arg nurl "$LAB_NOTARY_URL" \
-    --arg ca "$LAB_CA" --argjson k "$keys" '{
-	listeners: [{address: $addr}], state_dir: $state, audit: {path: $audit},
-	registries: [{name: $addr, upstream: $up, gun_prefix: $reg, notary: {url: $nurl, ca: $ca}}],
-	"content-trust": {mode: "enforced", "trust-pinning": {"root-keys": {($reg + "/*"): $k}}}}' \
+bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$work/audit.log" \
     >"$work/config.json"
 "$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
 PROXY_PID=$!

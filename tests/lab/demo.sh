@@ -45,21 +45,9 @@ bin=$here/../../build/dctproxy
 port=5000
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 proxy=127.0.0.1:$port
-ids=$(jq -c '[.repos[].root_key_ids | to_entries[] | .value[]] | unique' "$dir/lab.json")
 mkdir -p "$dir/dctproxy-state"
-jq -n --arg addr "$proxy" --arg state "$dir/dctproxy-state" --arg audit "$dir/audit.log" \
-	--arg up "$LAB_REGISTRY_URL" --arg reg "$LAB_REGISTRY" --arg nurl "$LAB_NOTARY_URL" \
-	--arg ca "$LAB_CA" --argjson ids "$ids" '{
-	listeners: [{address: $addr}],
-	state_dir: $state,
-	audit: {path: $audit},
-	registries: [
-		{name: $addr, upstream: $up, gun_prefix: $reg, notary: {url: $nurl, ca: $ca}},
-		{name: "docker.io", upstream: $up, notary: {url: $nurl, ca: $ca}}
-	],
-	"content-trust": {mode: "enforced", "trust-pinning": {
-		"root-keys": {($reg + "/*"): $ids, "docker.io/*": $ids}}}
-}' >"$dir/dctproxy.json"
+bash "$here/lab.sh" proxy-config "$dir" "$proxy" "$dir/dctproxy-state" "$dir/audit.log" \
+	>"$dir/dctproxy.json"
 "$bin" check-config -c "$dir/dctproxy.json" || exit 1
 "$bin" serve -c "$dir/dctproxy.json" >"$dir/logs/dctproxy.log" 2>&1 &
 echo $! >"$dir/pids/dctproxy.pid"

@@ -17,7 +17,7 @@ LAB_PASSPHRASE=dctproxy-lab-passphrase
 LOG_LEVEL=${LAB_LOG_LEVEL:-info}
 BIG_MIB=16
 
-usage() { echo "usage: $0 start|stop|show DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|show DIR | proxy-config DIR ADDR STATE AUDIT" >&2; exit 2; }
 say() { echo "lab: $*" >&2; }
 
 # ---------------------------------------------------------------------------
@@ -652,6 +652,36 @@ lab_show() {
 		else (.guns[] | "GUN \(.)  root cert ID \($c[.][0][0:12])  canonical root key ID \($k[.][0][0:12])") end' "$j"
 }
 
+# The dctproxy configuration every lab user starts from: listening on ADDR,
+# enforced, pinned to the lab's root keys, serving the lab registry both as
+# a gateway (ADDR is the registry's name, GUNs under the lab registry) and
+# as the "docker.io" mirror (GUNs docker.io/...).
+lab_proxy_config() {	# DIR ADDR STATE AUDIT
+	local env=$1/lab.env ids
+	# shellcheck disable=SC1090
+	. "$env"
+	ids=$(jq -c '[.repos[].root_key_ids | to_entries[] | .value[]] | unique' "$1/lab.json")
+	jq -n --arg addr "$2" --arg state "$3" --arg audit "$4" \
+		--arg up "$LAB_REGISTRY_URL" --arg reg "$LAB_REGISTRY" --arg nurl "$LAB_NOTARY_URL" \
+		--arg ca "$LAB_CA" --argjson ids "$ids" '{
+		listeners: [{address: $addr}],
+		state_dir: $state,
+		audit: {path: $audit},
+		registries: [
+			{name: $addr, upstream: $up, gun_prefix: $reg, notary: {url: $nurl, ca: $ca}},
+			{name: "docker.io", upstream: $up, notary: {url: $nurl, ca: $ca}}
+		],
+		"content-trust": {mode: "enforced", "trust-pinning": {
+			"root-keys": {($reg + "/*"): $ids, "docker.io/*": $ids},
+			"official-library-images": false}}
+	}'
+}
+
+if [ "${1:-}" = proxy-config ]; then
+	[ $# -eq 5 ] || usage
+	lab_proxy_config "$2" "$3" "$4" "$5"
+	exit
+fi
 [ $# -eq 2 ] || usage
 case $1 in
 start)
