@@ -77,6 +77,7 @@ struct fetch_req {
 	long			 timeout_ms;
 	long			 low_speed_bps;
 	long			 low_speed_s;
+	long			 buffer_size;
 	size_t			 max_len;
 	int			 follow;
 	int			 head;
@@ -864,6 +865,8 @@ attempt_start(struct fetch_req *r)
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	if (r->timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	if (r->buffer_size > 0)
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, r->buffer_size);
 	if (r->low_speed_s > 0) {
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, r->low_speed_bps);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, r->low_speed_s);
@@ -1199,6 +1202,7 @@ req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 		r->token_auth = so->token_auth;
 		r->low_speed_bps = so->low_speed_bps;
 		r->low_speed_s = so->low_speed_s;
+		r->buffer_size = so->buffer_size;
 	}
 	if ((r->url = strdup(url)) == NULL ||
 	    (o->ca_file && (r->ca_file = strdup(o->ca_file)) == NULL) ||

@@ -145,6 +145,7 @@ struct fetch_stream_opts {
 	int		 token_auth;	/* answer 401 challenges here (else pass them on) */
 	long		 low_speed_bps;	/* abort when slower than this ... */
 	long		 low_speed_s;	/* ... for this long (0: off) */
+	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
 };
 
 /*

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,6 +77,7 @@ preq_free(struct preq *p)
 
 	if (p->up != NULL)
 		fetch_req_cancel(p->up);
+	stream_unhook(p);
 	gate_free(p);
 	config_free(p->cfg);
 	free(p->body);
@@ -94,6 +96,7 @@ preq_finish(struct preq *p)
 	if (p->flushing)
 		return;		/* on_complete() or on_close() will finish */
 	p->done = 1;
+	stream_unhook(p);
 	if (p->req != NULL && p->conn != NULL)
 		evhttp_connection_set_closecb(p->conn, NULL, NULL);
 	if (p->pending == 0)
@@ -112,6 +115,7 @@ on_close(struct evhttp_connection *conn, void *arg)
 		fetch_req_cancel(p->up);
 		p->up = NULL;
 	}
+	stream_unhook(p);
 	if (p->req != NULL) {
 		/*
 		 * While we still work on it, evhttp detaches the request from
@@ -1106,6 +1110,7 @@ server_free(struct server *srv)
 
 	/* detach every request from its client before evhttp frees them */
 	for (p = TAILQ_FIRST(&srv->inflight); p != NULL; p = TAILQ_NEXT(p, entry)) {
+		stream_unhook(p);
 		if (p->req != NULL && p->conn != NULL)
 			evhttp_connection_set_closecb(p->conn, NULL, NULL);
 		if (p->req != NULL && p->flushing)
@@ -1247,6 +1252,16 @@ cli_serve(int argc, char **argv)
 	if (path == NULL)
 		return serve_usage();
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Blob bytes pass through evbuffer chains that are allocated and
+	 * freed by the megabyte. glibc would hand the freed top of the heap
+	 * back to the kernel and fault it in again on the next chunk (page
+	 * faults were a third of the CPU time of a blob transfer); keep the
+	 * heap, and keep chains out of mmap. What stays mapped is bounded by
+	 * PROXY_STREAM_HWM per transfer.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if (server_setup(&srv, path, NULL, 1) == -1)
 		goto out;
 	logmsg("serving (%zu registries, pid %ld)", srv.cfg->nregistries, (long)getpid());

@@ -44,6 +44,8 @@
 #define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
 #define PROXY_MAX_POLICY_RESOLVES 256		/* tags resolved under required roles per verdict */
 #define PROXY_STREAM_HWM	(1024 * 1024)	/* client output buffered before pausing upstream */
+#define PROXY_STREAM_LWM	(256 * 1024)	/* ... and drained below this before resuming */
+#define PROXY_STREAM_BUFSZ	(256 * 1024)	/* one upstream read / one client write of a blob */
 #define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
 #define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */
 #define PROXY_MAX_INFLIGHT	10000		/* requests served at once */
@@ -111,6 +113,9 @@ struct preq {
 	struct evbuffer			*chunk;
 	int				 started;	/* reply line sent */
 	int				 paused;
+	struct evbuffer			*out;		/* the connection's output (while watched) */
+	struct evbuffer_cb_entry	*out_cb;	/* our watch on it */
+	struct event			*resume_ev;	/* resume the upstream from the loop */
 	uint64_t			 sent;		/* body bytes handed to the client */
 
 	/* a manifest fetched by digest for verification (gate.c) */
@@ -223,6 +228,11 @@ void	gate_free(struct preq *);
 /* ---- stream.c: pass the client's request upstream, stream the answer ---- */
 /* accept_all: replace the client's Accept by all manifest types; follow: redirects. */
 void	stream_pass(struct preq *, uint64_t max_len, int follow);
+/*
+ * Stop watching p's connection output (before the connection may go or
+ * carry another request). Safe to call more than once.
+ */
+void	stream_unhook(struct preq *);
 
 /* ---- cache.c ---- */
 struct mcache	*mcache_new(uint64_t max_bytes);

@@ -8,10 +8,13 @@
  *
  * Nothing is held whole: upstream bytes go to the client connection as
  * they come, and when the connection's output buffer is above
- * PROXY_STREAM_HWM the upstream transfer is paused until it drains
- * (evhttp_send_reply_chunk_with_cb calls back when the buffer is empty).
- * The upstream Content-Length is passed on, so evhttp sends the body
- * as-is; without one the client gets chunked encoding.
+ * PROXY_STREAM_HWM the upstream transfer is paused until it is below
+ * PROXY_STREAM_LWM (a callback on the output evbuffer sees it drain; the
+ * resume runs from the loop, not inside libevent's write path). Resuming
+ * before the buffer is empty keeps the client socket fed while curl reads
+ * the next upstream bytes. The upstream Content-Length is passed on, so
+ * evhttp sends the body as-is; without one the client gets chunked
+ * encoding.
  *
  * Failure after the status line was sent cannot be reported with a status
  * any more: the connection is closed before the promised length (or
@@ -28,16 +31,63 @@
 
 #include "proxy/server_int.h"
 
+/* From the loop: the client's output drained below the low watermark. */
 static void
-drained(struct evhttp_connection *conn, void *arg)
+resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct preq *p = arg;
 
-	(void)conn;
+	(void)fd;
+	(void)what;
 	if (p->paused && p->up != NULL) {
 		p->paused = 0;
 		fetch_req_resume(p->up);
 	}
+}
+
+/* Any change of the client's output buffer; wake the transfer when low. */
+static void
+out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct preq *p = arg;
+
+	if (p->paused && info->n_deleted > 0 && p->resume_ev != NULL &&
+	    evbuffer_get_length(buf) <= PROXY_STREAM_LWM)
+		event_active(p->resume_ev, EV_TIMEOUT, 0);
+}
+
+void
+stream_unhook(struct preq *p)
+{
+	if (p->out_cb != NULL && p->out != NULL)
+		evbuffer_remove_cb_entry(p->out, p->out_cb);
+	p->out_cb = NULL;
+	p->out = NULL;
+	if (p->resume_ev != NULL)
+		event_free(p->resume_ev);
+	p->resume_ev = NULL;
+	p->paused = 0;
+}
+
+/* Watch the output buffer of p's connection (once per transfer). */
+static int
+watch_output(struct preq *p)
+{
+	struct bufferevent *bev;
+
+	if (p->out_cb != NULL)
+		return 0;
+	if (p->conn == NULL || (bev = evhttp_connection_get_bufferevent(p->conn)) == NULL)
+		return -1;
+	if (p->resume_ev == NULL &&
+	    (p->resume_ev = event_new(p->srv->base, -1, 0, resume_cb, p)) == NULL)
+		return -1;
+	p->out = bufferevent_get_output(bev);
+	if ((p->out_cb = evbuffer_add_cb(p->out, out_changed, p)) == NULL) {
+		p->out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -59,8 +109,7 @@ s_headers(struct fetch_req *r, int status, void *arg)
 static int
 s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 {
-	struct preq		*p = arg;
-	struct bufferevent	*bev;
+	struct preq	*p = arg;
 
 	(void)r;
 	if (p->req == NULL || !p->started)
@@ -68,9 +117,10 @@ s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 	if (evbuffer_add(p->chunk, buf, len) == -1)
 		return -1;
 	p->sent += len;
-	evhttp_send_reply_chunk_with_cb(p->req, p->chunk, drained, p);
-	bev = evhttp_connection_get_bufferevent(p->conn);
-	if (bev != NULL && evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_STREAM_HWM) {
+	evhttp_send_reply_chunk(p->req, p->chunk);
+	if (watch_output(p) == -1)
+		return -1;
+	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
 		p->paused = 1;
 		return 1;
 	}
@@ -85,6 +135,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	struct evhttp_connection	*conn;
 
 	p->up = NULL;
+	stream_unhook(p);
 	if (req == NULL) {
 		preq_audit(p);
 		preq_finish(p);
@@ -130,6 +181,20 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	preq_finish(p);
 }
 
+/*
+ * A bulk transfer on p's connection: let one write(2) take up to
+ * PROXY_STREAM_BUFSZ (a bufferevent writes 16 KiB per call by default,
+ * which costs a system call and a loop turn per 16 KiB).
+ */
+static void
+stream_bulk(struct preq *p)
+{
+	struct bufferevent *bev;
+
+	if (p->conn != NULL && (bev = evhttp_connection_get_bufferevent(p->conn)) != NULL)
+		bufferevent_set_max_single_write(bev, PROXY_STREAM_BUFSZ);
+}
+
 void
 stream_pass(struct preq *p, uint64_t max_len, int follow)
 {
@@ -154,6 +219,9 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		o.timeout_ms = 0;
 		so.low_speed_bps = PROXY_LOW_SPEED_BPS;
 		so.low_speed_s = PROXY_LOW_SPEED_S;
+		/* evbuffer rounds a chain up to a power of two with its header: fit one */
+		so.buffer_size = PROXY_STREAM_BUFSZ - 512;
+		stream_bulk(p);
 	}
 	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
 		preq_error(p, 500, "UNKNOWN", "out of memory");

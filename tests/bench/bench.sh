@@ -20,7 +20,8 @@
 # Results: stdout and build/bench-results.txt.
 #
 # Knobs: BENCH_SECONDS (10), BENCH_HEAD_COUNT (10000), BENCH_BLOB_MIB (512),
-# BENCH_KEEP=1 keeps the temp dir.
+# BENCH_PARTS (which measurements: "manifest head blob"), BENCH_KEEP=1 keeps
+# the temp dir.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +31,8 @@ RESULTS=$root/build/bench-results.txt
 SECS=${BENCH_SECONDS:-10}
 HEAD_COUNT=${BENCH_HEAD_COUNT:-10000}
 BLOB_MIB=${BENCH_BLOB_MIB:-512}
+PARTS=" ${BENCH_PARTS:-manifest head blob} "
+part() { case $PARTS in *" $1 "*) return 0 ;; esac; return 1; }
 CONNS=64
 THREADS=2
 
@@ -192,6 +195,13 @@ start_nginx() {	# NAME TEMPLATE PORT -> sets NGX_PID
 }
 P_NGX=$(free_port)
 start_nginx nginx-proxy nginx-proxy.conf "$P_NGX"
+# The worker does the proxying; its CPU time is compared with dctproxy's.
+NGX_WORKER=
+for _ in $(seq 1 20); do
+	NGX_WORKER=$(pgrep -P "$NGX_PID" | head -n 1 || true)
+	[ -z "$NGX_WORKER" ] || break
+	sleep 0.1
+done
 P_STA=$(free_port)
 mkdir -p "$W/nginx-static/static/v2/library/alpine/manifests"
 curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
@@ -262,9 +272,11 @@ run_wrk() {	# NAME HOSTPORT
 	NOTE[$name]=""
 	[ "$errs" = 0 ] || NOTE[$name]="ERRORS: connect $(kv err_connect) read $(kv err_read) write $(kv err_write) timeout $(kv err_timeout) non-2xx $(kv err_status)"
 }
-if [ $DCT_OK = 1 ]; then run_wrk dctproxy "$DCT"; dct_alive || DCT_OK=0; fi
-run_wrk nginx-proxy "$NGX"
-run_wrk nginx-static "$STA"
+if part manifest; then
+	if [ $DCT_OK = 1 ]; then run_wrk dctproxy "$DCT"; dct_alive || DCT_OK=0; fi
+	run_wrk nginx-proxy "$NGX"
+	run_wrk nginx-static "$STA"
+fi
 
 # ---------------------------------------------------------------------------
 # 5. HEAD manifest: Debian's wrk 4.1.0 never completes a HEAD, so curl
@@ -290,9 +302,11 @@ run_head() {	# NAME HOSTPORT
 	[ "$ok" = "$HEAD_COUNT" ] || HNOTE[$name]="only $ok of $HEAD_COUNT answered 200 ($(sort "$W/head-$name.out" | uniq -c | tr -s ' \n' ' '))"
 	HRPS[$name]=$(calc "int(${HRPS[$name]} * 10 + 0.5) / 10")
 }
-if [ $DCT_OK = 1 ]; then run_head dctproxy "$DCT"; dct_alive || DCT_OK=0; fi
-run_head nginx-proxy "$NGX"
-run_head nginx-static "$STA"
+if part head; then
+	if [ $DCT_OK = 1 ]; then run_head dctproxy "$DCT"; dct_alive || DCT_OK=0; fi
+	run_head nginx-proxy "$NGX"
+	run_head nginx-static "$STA"
+fi
 
 # ---------------------------------------------------------------------------
 # 6. Blob throughput, 1 and 8 clients; dctproxy RSS sampled during 8 clients.
@@ -308,9 +322,10 @@ cpu_ticks() {	# PID -> utime + stime in clock ticks
 }
 HZ=$(getconf CLK_TCK)
 run_blob() {	# NAME HOSTPORT CLIENTS
-	local name=$1 hp=$2 n=$3 i t0 t1 bad=0 total=0 pids=() code size c0=0
+	local name=$1 hp=$2 n=$3 i t0 t1 bad=0 total=0 pids=() code size c0=0 cpid=
 	say "blob $BLOB_MIB MiB via $name, $n client(s)"
-	[ "$name" != dctproxy ] || c0=$(cpu_ticks "$DCT_PID")
+	case $name in dctproxy) cpid=$DCT_PID ;; nginx-proxy) cpid=$NGX_WORKER ;; esac
+	[ -z "$cpid" ] || c0=$(cpu_ticks "$cpid")
 	t0=$(now)
 	for i in $(seq 1 "$n"); do
 		curl -sS -o /dev/null --max-time 300 -w '%{http_code} %{size_download}\n' \
@@ -329,14 +344,17 @@ run_blob() {	# NAME HOSTPORT CLIENTS
 		fi
 	done
 	MBS[$name-$n]=$(calc "int($total / 1000000 / ($t1 - $t0) + 0.5)")
-	if [ "$name" = dctproxy ]; then
-		BCPU[$n]=$(awk -v a="$c0" -v b="$(cpu_ticks "$DCT_PID")" -v hz="$HZ" -v w="$(calc "$t1 - $t0")" \
-			'BEGIN { printf "dctproxy CPU %.1f s of %.1f s wall (%.0f%%)", (b - a) / hz, w, 100 * (b - a) / hz / w }')
+	if [ -n "$cpid" ]; then
+		# CPU seconds per GB moved: less sensitive to other load than MB/s
+		BCPU[$name-$n]=$(awk -v a="$c0" -v b="$(cpu_ticks "$cpid")" -v hz="$HZ" -v w="$(calc "$t1 - $t0")" \
+			-v gb="$(calc "$total / 1e9")" 'BEGIN {
+			printf "%.2f s CPU per GB (%.1f s of %.1f s wall)", (gb > 0 ? (b - a) / hz / gb : 0), (b - a) / hz, w }')
 	fi
 	[ $bad = 0 ] || BNOTE[$name-$n]="$bad of $n downloads failed; ${BNOTE[$name-$n]}"
 }
 RSS_MAX_KB=- HWM_KB=-
 for n in 1 8; do
+	part blob || break
 	if [ $DCT_OK = 1 ]; then
 		if [ "$n" = 8 ]; then
 			( while kill -0 "$DCT_PID" 2>/dev/null; do
@@ -364,7 +382,7 @@ done
 
 # One more download through dctproxy, not timed: the bytes hash to the digest.
 BLOB_CHECK="not checked"
-if [ $DCT_OK = 1 ]; then
+if [ $DCT_OK = 1 ] && part blob; then
 	got=sha256:$(curl -sS --max-time 300 "http://$DCT$BPATH" | sha256sum | cut -d' ' -f1)
 	if [ "$got" = "$BLOB" ]; then BLOB_CHECK="bytes via dctproxy hash to $BLOB"
 	else BLOB_CHECK="MISMATCH: bytes via dctproxy hash to $got, want $BLOB"; FAILED=1; fi
@@ -415,7 +433,10 @@ g() { local v=${1:-}; echo "${v:--}"; }
 			"${BNOTE[$t-1]:-}${BNOTE[$t-8]:-}"
 	done
 	echo "  (registry = direct, no proxy: the upstream's own ceiling)"
-	[ -z "${BCPU[1]:-}" ] || echo "  1 client: ${BCPU[1]}; 8 clients: ${BCPU[8]:-?}"
+	for t in dctproxy nginx-proxy; do
+		[ -z "${BCPU[$t-1]:-}${BCPU[$t-8]:-}" ] ||
+			echo "  $t: 1 client ${BCPU[$t-1]:-?}; 8 clients ${BCPU[$t-8]:-?}"
+	done
 	echo "  check: $BLOB_CHECK"
 	echo
 	rss_mib=- hwm_mib=-
