@@ -117,6 +117,7 @@ struct ld {
 	struct config_errors	*errs;
 	const char		*file;
 	const char		*root;
+	int			 flags;		/* CONFIG_LOAD_* */
 	int			 oom;
 };
 
@@ -682,6 +683,14 @@ parse_tls(struct ld *ld, json_t *obj, const char *path)
 		missing(ld, p, "certificate");
 	if ((rk = get_str(ld, o, "key", p, CONFIG_MAX_PATH_LEN, &key)) == 0)
 		missing(ld, p, "key");
+	if (ld->flags & CONFIG_LOAD_NO_LISTENER_FILES) {
+		/* paths only: a reload does not bind, so it needs no key */
+		if (rc == 1 && check_abs_path(ld, pc, cert) == -1)
+			rc = -1;
+		if (rk == 1 && check_abs_path(ld, pk, key) == -1)
+			rk = -1;
+		goto done;
+	}
 	if (rc == 1 && (check_abs_path(ld, pc, cert) == -1 ||
 	    read_file(ld, pc, cert, CONFIG_MAX_PEM_LEN, &cb, &cn) == -1 ||
 	    (x = parse_certs(ld, pc, cert, cb, cn)) == NULL))
@@ -699,6 +708,7 @@ parse_tls(struct ld *ld, json_t *obj, const char *path)
 	if (rc == 1 && rk == 1 && X509_check_private_key(x, pkey) != 1)
 		rk = ld_err(ld, pk, "%s does not match the certificate in %s", key, cert);
 	ERR_clear_error();
+ done:
 	if (rc == 1 && rk == 1 && (t = ld_alloc(ld, sizeof(*t))) != NULL) {
 		t->certificate = ld_strdup(ld, cert);
 		t->key = ld_strdup(ld, key);
@@ -1444,6 +1454,13 @@ int
 config_load_under(const char *path, const char *root, struct config **out,
     struct config_errors *errs)
 {
+	return config_load_flags(path, root, 0, out, errs);
+}
+
+int
+config_load_flags(const char *path, const char *root, int flags, struct config **out,
+    struct config_errors *errs)
+{
 	struct config_errors	 local;
 	struct ld		 ld;
 	struct config		*cfg = NULL;
@@ -1458,6 +1475,7 @@ config_load_under(const char *path, const char *root, struct config **out,
 	ld.errs = errs;
 	ld.file = path;
 	ld.root = (root != NULL && root[0] != '\0') ? root : NULL;
+	ld.flags = flags;
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (pv = calloc(1, sizeof(*pv))) == NULL) {
 		ld_err(&ld, NULL, "out of memory");

@@ -234,6 +234,17 @@ int		 config_load(const char *path, struct config **out,
 int		 config_load_under(const char *path, const char *root,
 		    struct config **out, struct config_errors *errs);
 
+/*
+ * As config_load_under(), with flags. CONFIG_LOAD_NO_LISTENER_FILES: the
+ * listeners' certificate and key paths are checked for syntax only, the
+ * files are not opened. For a reload in a server that has dropped root:
+ * listeners are bound (and their keys read) once, at start, and the key
+ * may be readable by root alone. Every other file is still read.
+ */
+#define CONFIG_LOAD_NO_LISTENER_FILES	0x1
+int		 config_load_flags(const char *path, const char *root, int flags,
+		    struct config **out, struct config_errors *errs);
+
 /* Take another reference (thread-safe). Returns cfg. */
 struct config	*config_ref(struct config *cfg);
 /* Drop a reference; the last one frees everything (credentials wiped). NULL is a no-op. */

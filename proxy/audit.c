@@ -88,6 +88,12 @@ audit_path(const struct audit *a)
 	return a->path;
 }
 
+int
+audit_fd(const struct audit *a)
+{
+	return a->is_stdout ? -1 : fileno(a->f);
+}
+
 void
 audit_free(struct audit *a)
 {

@@ -18,9 +18,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <grp.h>
 #include <malloc.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -964,29 +962,6 @@ listen_all(struct server *srv)
 	return 0;
 }
 
-static int
-drop_privileges(const char *user)
-{
-	struct passwd *pw;
-
-	if (user == NULL || geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(user)) == NULL) {
-		logmsg("user %s: no such user", user);
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
-	    setuid(pw->pw_uid) == -1) {
-		logmsg("dropping privileges to %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) != -1) {
-		logmsg("dropping privileges to %s: could regain root", user);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 on_grace(evutil_socket_t fd, short what, void *arg)
 {
@@ -1046,7 +1021,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if ((errs = calloc(1, sizeof(*errs))) == NULL)
 		return;
-	if (config_load(srv->cfg_path, &ncfg, errs) == -1) {
+	/* listeners are not rebound: their keys, maybe root's alone, are not read */
+	if (config_load_flags(srv->cfg_path, NULL, CONFIG_LOAD_NO_LISTENER_FILES, &ncfg,
+	    errs) == -1) {
 		logmsg("reload of %s failed; keeping the running configuration:",
 		    srv->cfg_path);
 		for (i = 0; i < errs->n; i++)
@@ -1062,6 +1039,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 			if (strcmp(ncfg->listeners[i].address, srv->cfg->listeners[i].address) != 0 ||
 			    (ncfg->listeners[i].tls == NULL) != (srv->cfg->listeners[i].tls == NULL))
 				logmsg("reload: listeners changed; they take effect at the next start");
+	priv_reload(srv->cfg, ncfg);
 	if (strcmp(ncfg->audit_path, audit_path(srv->audit)) != 0) {
 		if ((na = audit_open(ncfg->audit_path, err, sizeof(err))) == NULL)
 			logmsg("reload: audit log %s: %s; keeping %s", ncfg->audit_path,
@@ -1199,7 +1177,7 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 		return -1;
 	if (!signals)
 		return 0;
-	if (drop_privileges(srv->cfg->user) == -1)
+	if (priv_drop(srv) == -1)
 		return -1;
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_term, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, on_term, srv);

@@ -2,7 +2,8 @@
  * Internals of the verifying server: server.c (listeners, signals, reload,
  * routing, responses), gate.c (the manifest gate), stream.c (upstream
  * pass-through with backpressure), cache.c (verified manifests and the
- * digests they reference), audit.c (the audit log).
+ * digests they reference), audit.c (the audit log), priv.c (giving up
+ * root after start-up).
  *
  * One event loop, one thread. A client request is a struct preq; it holds
  * a reference to the config it started under, so a SIGHUP reload never
@@ -285,7 +286,24 @@ struct audit	*audit_open(const char *path, char *err, size_t errlen);
 /* Reopen the file (SIGUSR1, after rotation). Returns 0 or -1 (the old one stays). */
 int		 audit_reopen(struct audit *);
 const char	*audit_path(const struct audit *);
+/* The audit file's descriptor, or -1 for standard output. */
+int		 audit_fd(const struct audit *);
 void		 audit_free(struct audit *);
 void		 audit_write(struct audit *, const struct audit_rec *);
+
+/* ---- priv.c: dropping root after start-up ---- */
+
+/*
+ * Called by server_setup() (signals set) once the config is loaded, the
+ * audit log open and the listeners bound. As root with cfg->user: prepare
+ * the state directory and the audit file for the user, switch to the user
+ * and its groups, verify that root cannot be regained. As root without
+ * user: warn. Not root with user: the process must already be that user.
+ * Always: no_new_privs. Returns 0, or -1 with the reason on stderr (the
+ * caller must not serve).
+ */
+int	priv_drop(struct server *);
+/* On reload: log what ncfg changes that only a restart applies (user, state_dir, TLS files). */
+void	priv_reload(const struct config *old, const struct config *ncfg);
 
 #endif

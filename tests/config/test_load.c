@@ -438,6 +438,46 @@ UNIT_TEST(tls_files_checked)
 	}
 }
 
+/* A reload after dropping root: listener keys are not opened, every other file is. */
+UNIT_TEST(reload_skips_listener_files)
+{
+	char			 json[2048];
+	const char		*p;
+	struct config_errors	 errs;
+	struct config		*cfg;
+
+	snprintf(json, sizeof(json), "{\"listeners\": [{\"address\": \"127.0.0.1:1\", "
+	    "\"tls\": {\"certificate\": \"/nonexistent/c.pem\", \"key\": "
+	    "\"/nonexistent/k.pem\"}}], \"registries\": [{\"name\": \"r.io\", "
+	    "\"upstream\": \"http://127.0.0.1:1\", \"notary\": {\"url\": "
+	    "\"http://127.0.0.1:2\"}}], \"repositories\": [{\"match\": \"*\", "
+	    "\"tofu\": true}]}");
+	p = cfgt_write("reload-tls.json", json);
+	T_EQ_INT(config_load(p, &cfg, &errs), -1);
+	T_ASSERT(cfgt_has_msg(&errs, "cannot open /nonexistent/k.pem"));
+	T_EQ_INT(config_load_flags(p, NULL, CONFIG_LOAD_NO_LISTENER_FILES, &cfg, &errs), 0);
+	T_EQ_STR(cfg->listeners[0].tls->certificate, "/nonexistent/c.pem");
+	T_EQ_STR(cfg->listeners[0].tls->key, "/nonexistent/k.pem");
+	config_free(cfg);
+
+	/* paths are still checked */
+	snprintf(json, sizeof(json), "{\"listeners\": [{\"address\": \"127.0.0.1:1\", "
+	    "\"tls\": {\"certificate\": \"/c.pem\", \"key\": \"k.pem\"}}], "
+	    "\"registries\": [{\"name\": \"r.io\", \"upstream\": \"http://127.0.0.1:1\", "
+	    "\"notary\": {\"url\": \"http://127.0.0.1:2\"}}], \"repositories\": "
+	    "[{\"match\": \"*\", \"tofu\": true}]}");
+	p = cfgt_write("reload-tls-rel.json", json);
+	T_EQ_INT(config_load_flags(p, NULL, CONFIG_LOAD_NO_LISTENER_FILES, &cfg, &errs), -1);
+	T_ASSERT(cfgt_has_msg(&errs, "listeners[0].tls.key: \"k.pem\" is not an absolute path"));
+
+	/* other files (a rule's CA bundle) are still read */
+	snprintf(json, sizeof(json), "%s, \"repositories\": [{\"match\": \"*\", "
+	    "\"ca\": \"/nonexistent/ca.pem\"}]}", SKELETON_HEAD);
+	p = cfgt_write("reload-ca.json", json);
+	T_EQ_INT(config_load_flags(p, NULL, CONFIG_LOAD_NO_LISTENER_FILES, &cfg, &errs), -1);
+	T_ASSERT(cfgt_has_msg(&errs, "cannot open /nonexistent/ca.pem"));
+}
+
 UNIT_TEST(ca_files_checked)
 {
 	char		 frag[1024];
