@@ -121,7 +121,7 @@ body_unref(struct wbody *b)
 }
 
 static void
-event_free_(struct wevent *e)
+wevent_free(struct wevent *e)
 {
 	if (e->req != NULL)
 		fetch_req_cancel(e->req);
@@ -232,9 +232,9 @@ requeue(struct hook *t, struct wevent *e)
 {
 	struct wevent *n;
 
-	TAILQ_FOREACH(n, &t->waiting, entry)
-		if (n->seq > e->seq)
-			break;
+	for (n = TAILQ_FIRST(&t->waiting); n != NULL && n->seq < e->seq;
+	    n = TAILQ_NEXT(n, entry))
+		;
 	if (n != NULL)
 		TAILQ_INSERT_BEFORE(n, e, entry);
 	else
@@ -255,7 +255,7 @@ failed(struct hook *t, struct wevent *e, const char *why)
 		t->st.dropped_attempts++;
 		t->r_attempts++;
 		t->st.queued--;
-		event_free_(e);
+		wevent_free(e);
 	} else
 		requeue(t, e);
 	if (!t->paused) {
@@ -297,7 +297,7 @@ sent(struct fetch_req *req, int status, const char *error, void *arg)
 		t->st.delivered++;
 		t->st.queued--;
 		t->failing = 0;
-		event_free_(e);
+		wevent_free(e);
 	} else {
 		if (status > 0)
 			snprintf(why, sizeof(why), "HTTP %d", status);
@@ -370,11 +370,11 @@ hook_free(struct hook *t)
 		return;
 	while ((e = TAILQ_FIRST(&t->sending)) != NULL) {
 		TAILQ_REMOVE(&t->sending, e, entry);
-		event_free_(e);
+		wevent_free(e);
 	}
 	while ((e = TAILQ_FIRST(&t->waiting)) != NULL) {
 		TAILQ_REMOVE(&t->waiting, e, entry);
-		event_free_(e);
+		wevent_free(e);
 	}
 	if (t->ev_pump != NULL)
 		event_free(t->ev_pump);
