@@ -863,7 +863,7 @@ static void
 parse_webhooks(struct ld *ld, json_t *root)
 {
 	static const char *const keys[] = { "url", "events", "ca",
-	    "timeout_seconds", NULL };
+	    "timeout_seconds", "queue_length", NULL };
 	struct config_webhook	*wh;
 	json_t			*arr, *o;
 	size_t			 i, n;
@@ -898,6 +898,9 @@ parse_webhooks(struct ld *ld, json_t *root)
 		wh[i].timeout_seconds = 5;
 		if (get_int(ld, o, "timeout_seconds", p, 1, 60, &v) == 1)
 			wh[i].timeout_seconds = (int)v;
+		wh[i].queue_length = CONFIG_WEBHOOK_QUEUE;
+		if (get_int(ld, o, "queue_length", p, 1, CONFIG_MAX_WEBHOOK_QUEUE, &v) == 1)
+			wh[i].queue_length = (int)v;
 	}
 	ld->cfg->webhooks = wh;
 	ld->cfg->nwebhooks = n;

@@ -46,6 +46,8 @@
 #define CONFIG_MAX_LISTENERS	32		/* "listeners" entries */
 #define CONFIG_MAX_REGISTRIES	64		/* "registries" entries */
 #define CONFIG_MAX_WEBHOOKS	16		/* "webhooks" entries */
+#define CONFIG_MAX_WEBHOOK_QUEUE 10000		/* webhooks[].queue_length */
+#define CONFIG_WEBHOOK_QUEUE	1024		/* ... its default */
 #define CONFIG_MAX_RULES	1024		/* "repositories" entries */
 #define CONFIG_MAX_PIN_KEYS	1024		/* keys of root-keys, and of cert-ids */
 #define CONFIG_MAX_PIN_IDS	64		/* IDs in one root-keys/cert-ids list */
@@ -139,7 +141,7 @@ struct config_registry {
 };
 
 enum config_webhook_events {
-	CONFIG_WEBHOOK_DENY = 0,	/* refusals only */
+	CONFIG_WEBHOOK_DENY = 0,	/* failed verifications: "deny", "allow-permissive" */
 	CONFIG_WEBHOOK_ALL,		/* every verdict */
 };
 
@@ -148,6 +150,7 @@ struct config_webhook {
 	enum config_webhook_events	 events;
 	const char			*ca;		/* or NULL */
 	int				 timeout_seconds;
+	int				 queue_length;	/* events held at most */
 };
 
 /* A "repositories" rule: our extension, matched by GUN pattern. */

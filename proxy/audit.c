@@ -121,24 +121,22 @@ set_str(json_t *o, const char *k, const char *v)
 	json_object_set_new(o, k, json_stringn(buf, i));
 }
 
-void
-audit_write(struct audit *a, const struct audit_rec *r)
+json_t *
+audit_json(const struct audit_rec *r)
 {
-	struct timespec	 ts;
+	struct timespec	 ts = r->at;
 	struct tm	 tm;
 	char		 t[64], ms[16];
 	json_t		*o;
-	char		*line;
 
-	if (a == NULL || a->f == NULL)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec == 0 && ts.tv_nsec == 0)
+		clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ms, sizeof(ms), ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 	strncat(t, ms, sizeof(t) - strlen(t) - 1);
 	if ((o = json_object()) == NULL)
-		return;
+		return NULL;
 	set_str(o, "time", t);
 	set_str(o, "kind", r->kind);
 	set_str(o, "client", r->client);
@@ -156,6 +154,17 @@ audit_write(struct audit *a, const struct audit_rec *r)
 		json_object_set_new(o, "upstream_status", json_integer(r->upstream_status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
 	json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
+	return o;
+}
+
+void
+audit_write(struct audit *a, const struct audit_rec *r)
+{
+	json_t	*o;
+	char	*line;
+
+	if (a == NULL || a->f == NULL || (o = audit_json(r)) == NULL)
+		return;
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (line == NULL)

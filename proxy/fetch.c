@@ -81,6 +81,10 @@ struct fetch_req {
 	size_t			 max_len;
 	int			 follow;
 	int			 head;
+	int			 post;
+	uint8_t			*post_body;	/* POST: our copy, sent on every attempt */
+	size_t			 post_len;
+	char			*post_ctype;	/* "Content-Type: ..." or NULL */
 	int			 token_auth;
 	struct fetch_handlers	 h;
 	void			*arg;
@@ -669,6 +673,8 @@ req_free(struct fetch_req *r)
 		wipe_free(r->headers[i]);
 	free(r->headers);
 	wipe_free(r->auth_line);
+	free(r->post_body);
+	free(r->post_ctype);
 	free(r->token_key);
 	free(r->proactive_key);
 	free(r->tokbuf);
@@ -848,6 +854,10 @@ attempt_start(struct fetch_req *r)
 	if (r->auth_line != NULL &&
 	    !slist_add(&r->slist, r->auth_line))
 		return -1;
+	/* "Expect:" off: no 100-continue round trip before a small body */
+	if (r->post && ((r->post_ctype != NULL && !slist_add(&r->slist, r->post_ctype)) ||
+	    !slist_add(&r->slist, "Expect:")))
+		return -1;
 	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
@@ -879,6 +889,11 @@ attempt_start(struct fetch_req *r)
 	}
 	if (r->head)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (r->post) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post_body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->post_len);
+	}
 	if (r->slist != NULL)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->slist);
 	if (r->basic) {
@@ -1199,10 +1214,29 @@ req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	r->follow = o->follow_redirects;
 	if (so != NULL) {
 		r->head = so->method != NULL && strcmp(so->method, "HEAD") == 0;
+		r->post = so->method != NULL && strcmp(so->method, "POST") == 0;
 		r->token_auth = so->token_auth;
 		r->low_speed_bps = so->low_speed_bps;
 		r->low_speed_s = so->low_speed_s;
 		r->buffer_size = so->buffer_size;
+		if (so->method != NULL && !r->head && !r->post && strcmp(so->method, "GET") != 0)
+			goto fail;
+	}
+	if (r->post) {
+		if (so->body_len > FETCH_MAX_POST_LEN || (so->body_len > 0 && so->body == NULL) ||
+		    (r->post_body = malloc(so->body_len + 1)) == NULL)
+			goto fail;
+		if (so->body_len > 0)
+			memcpy(r->post_body, so->body, so->body_len);
+		r->post_len = so->body_len;
+		if (so->content_type != NULL) {
+			size_t n = strlen(so->content_type) + 16;
+
+			if (strpbrk(so->content_type, "\r\n") != NULL ||
+			    (r->post_ctype = malloc(n)) == NULL)
+				goto fail;
+			snprintf(r->post_ctype, n, "Content-Type: %s", so->content_type);
+		}
 	}
 	if ((r->url = strdup(url)) == NULL ||
 	    (o->ca_file && (r->ca_file = strdup(o->ca_file)) == NULL) ||

@@ -115,6 +115,7 @@ int		 notary_get(struct notary *, const struct notary_server *,
 #define FETCH_MAX_REDIRS	5
 #define FETCH_TOKEN_MIN_TTL	60		/* docker: tokens live at least 60 s */
 #define FETCH_TOKEN_MAX_TTL	(24 * 60 * 60)
+#define FETCH_MAX_POST_LEN	(1024 * 1024)	/* a POST request body */
 
 struct fetch_req;
 
@@ -141,16 +142,21 @@ struct fetch_handlers {
 };
 
 struct fetch_stream_opts {
-	const char	*method;	/* "GET" (NULL) or "HEAD" */
+	const char	*method;	/* "GET" (NULL), "HEAD" or "POST" */
 	int		 token_auth;	/* answer 401 challenges here (else pass them on) */
 	long		 low_speed_bps;	/* abort when slower than this ... */
 	long		 low_speed_s;	/* ... for this long (0: off) */
 	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
+	const void	*body;		/* POST: the request body (copied) ... */
+	size_t		 body_len;	/* ... of at most FETCH_MAX_POST_LEN bytes */
+	const char	*content_type;	/* POST: its Content-Type, or NULL */
 };
 
 /*
  * Start a request. Everything in opts/sopts is copied; the handlers struct
- * is copied. Returns 0 and the request in *out (may be NULL), or -1.
+ * is copied. Returns 0 and the request in *out (may be NULL), or -1
+ * (also for a method other than GET, HEAD and POST, a POST body over its
+ * cap, a Content-Type with CR or LF).
  * If opts->headers carries an "Authorization:" header, token_auth is off.
  */
 int		 fetch_stream(struct fetch_ctx *, const char *url,

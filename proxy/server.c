@@ -179,7 +179,9 @@ preq_audit(struct preq *p)
 	r.upstream_status = p->up_status;
 	r.bytes = p->sent;
 	r.duration_ms = elapsed_ms(&p->t0);
+	clock_gettime(CLOCK_REALTIME, &r.at);
 	audit_write(p->srv->audit, &r);
+	webhook_audit(p->srv->webhooks, &r);
 }
 
 /* Headers on every answer of the Registry API. */
@@ -1050,6 +1052,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		}
 	}
 	mcache_set_max(srv->mcache, ncfg->cache_manifest_bytes);
+	webhook_reconfigure(srv->webhooks, ncfg);
 	/*
 	 * What verified manifests reference was decided under the old policy
 	 * (pins, required roles): forget it. Cached manifest bytes stay; they
@@ -1103,6 +1106,8 @@ server_free(struct server *srv)
 	for (i = 0; i < srv->nhttp; i++)
 		if (srv->http != NULL && srv->http[i] != NULL)
 			evhttp_free(srv->http[i]);
+	webhook_free(srv->webhooks);	/* before fetch: it cancels its requests */
+	srv->webhooks = NULL;
 	/* fetch first: it drops the notary's requests without calling back */
 	fetch_ctx_free(srv->fetch);
 	srv->fetch = NULL;
@@ -1159,6 +1164,7 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 	}
 	if (srv->base == NULL ||
 	    (srv->fetch = fetch_ctx_new(srv->base)) == NULL ||
+	    (srv->webhooks = webhook_new(srv->base, srv->fetch, srv->cfg)) == NULL ||
 	    (srv->mcache = mcache_new(srv->cfg->cache_manifest_bytes)) == NULL ||
 	    (srv->refs = refs_new(PROXY_MAX_REFS)) == NULL) {
 		logmsg("out of memory");

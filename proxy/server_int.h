@@ -3,7 +3,7 @@
  * routing, responses), gate.c (the manifest gate), stream.c (upstream
  * pass-through with backpressure), cache.c (verified manifests and the
  * digests they reference), audit.c (the audit log), priv.c (giving up
- * root after start-up).
+ * root after start-up), webhook.c (verdicts POSTed to webhooks).
  *
  * One event loop, one thread. A client request is a struct preq; it holds
  * a reference to the config it started under, so a SIGHUP reload never
@@ -60,6 +60,7 @@
 
 struct server;
 struct audit;
+struct webhooks;
 struct mcache;
 struct refs;
 
@@ -151,6 +152,7 @@ struct server {
 	struct fetch_ctx	*fetch;
 	struct notary		*notary;
 	struct audit		*audit;
+	struct webhooks		*webhooks;
 	struct mcache		*mcache;
 	struct refs		*refs;
 	struct evhttp		**http;		/* one per listener */
@@ -279,6 +281,7 @@ struct audit_rec {
 	int		 upstream_status;
 	uint64_t	 bytes;
 	long		 duration_ms;
+	struct timespec	 at;		/* CLOCK_REALTIME of the verdict; zero: now */
 };
 
 /* path "-" is stdout. Returns NULL with err on failure. */
@@ -290,6 +293,47 @@ const char	*audit_path(const struct audit *);
 int		 audit_fd(const struct audit *);
 void		 audit_free(struct audit *);
 void		 audit_write(struct audit *, const struct audit_rec *);
+/* The audit line's JSON object (a new reference), or NULL on out of memory. */
+struct json_t	*audit_json(const struct audit_rec *);
+
+/* ---- webhook.c: verdicts POSTed to the configured webhooks ---- */
+#define WEBHOOK_MAX_INFLIGHT	4		/* POSTs at once per webhook (1 while failing) */
+#define WEBHOOK_MAX_ATTEMPTS	8		/* attempts per event before it is dropped */
+#define WEBHOOK_BACKOFF_MAX	60		/* seconds; pauses after a failure: 1, 2, 4 ... */
+#define WEBHOOK_MAX_RESPONSE	(64 * 1024)	/* a receiver's response body read */
+#define WEBHOOK_REPORT_INTERVAL	10		/* seconds between failure/drop reports per webhook */
+
+/*
+ * Counters of one webhook. events + dropped_full is every verdict it
+ * wanted; events = delivered + dropped_attempts + dropped_stop + queued.
+ */
+struct webhook_stats {
+	uint64_t	events;			/* accepted into the queue */
+	uint64_t	delivered;		/* answered with a 2xx */
+	uint64_t	failed;			/* failed attempts (other status, transport, timeout) */
+	uint64_t	dropped_full;		/* refused on arrival: queue full (or out of memory) */
+	uint64_t	dropped_attempts;	/* given up after WEBHOOK_MAX_ATTEMPTS */
+	uint64_t	dropped_stop;		/* still held at shutdown or when a reload removed it */
+	uint64_t	queued;			/* held now, waiting or being sent */
+};
+
+/*
+ * The webhooks of cfg (none is fine), sending through fetch on base. The
+ * config is not kept. Returns NULL on out of memory. webhook_free() must
+ * come before fetch_ctx_free(fetch); it drops (and counts, and logs) what
+ * is still queued.
+ */
+struct webhooks	*webhook_new(struct event_base *, struct fetch_ctx *, const struct config *);
+void		 webhook_free(struct webhooks *);
+/* A reload: webhooks are matched by URL; see webhook.c. */
+void		 webhook_reconfigure(struct webhooks *, const struct config *);
+/* Queue the event of an audited verdict for every webhook that wants it. Never waits. */
+void		 webhook_audit(struct webhooks *, const struct audit_rec *);
+/* Counters of the i-th webhook, its URL in *url (borrowed until a reload); -1 past the end. */
+int		 webhook_stats(const struct webhooks *, size_t i, const char **url,
+		    struct webhook_stats *);
+/* Counters of all webhooks since start, including ones a reload removed. */
+void		 webhook_totals(const struct webhooks *, struct webhook_stats *);
 
 /* ---- priv.c: dropping root after start-up ---- */
 

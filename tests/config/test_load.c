@@ -102,7 +102,8 @@ UNIT_TEST(load_every_field)
 	    " \"idle_seconds\": 90, \"shutdown_grace_seconds\": 0},"
 	    "\"metrics\": {\"enabled\": true},"
 	    "\"webhooks\": [{\"url\": \"https://hooks.example/x\", \"events\": \"all\","
-	    " \"ca\": \"%s\", \"timeout_seconds\": 7}, {\"url\": \"http://127.0.0.1:9/h\"}],"
+	    " \"ca\": \"%s\", \"timeout_seconds\": 7, \"queue_length\": 3},"
+	    " {\"url\": \"http://127.0.0.1:9/h\"}],"
 	    "\"registries\": [{\"name\": \"registry.example.com:5000\","
 	    " \"upstream\": \"https://registry.internal:5000/\", \"upstream_ca\": \"%s\","
 	    " \"upstream_credentials\": {\"username\": \"proxy\", \"password\": \"s3cret\"},"
@@ -143,6 +144,8 @@ UNIT_TEST(load_every_field)
 	T_EQ_INT(cfg->webhooks[0].timeout_seconds, 7);
 	T_EQ_INT(cfg->webhooks[1].events, CONFIG_WEBHOOK_DENY);
 	T_EQ_INT(cfg->webhooks[1].timeout_seconds, 5);
+	T_EQ_INT(cfg->webhooks[0].queue_length, 3);
+	T_EQ_INT(cfg->webhooks[1].queue_length, CONFIG_WEBHOOK_QUEUE);
 	T_ASSERT(cfg->webhooks[1].ca == NULL);
 	r = &cfg->registries[0];
 	T_EQ_STR(r->name, "registry.example.com:5000");
@@ -554,6 +557,8 @@ UNIT_TEST(field_types_and_ranges)
 	EXPECT_ERROR("\"webhooks\": [{\"events\": \"all\"}]", "webhooks[0].url: is required");
 	EXPECT_ERROR("\"webhooks\": [{\"url\": \"https://h/x\", \"timeout_seconds\": 0}]",
 	    "webhooks[0].timeout_seconds: must be from 1 to 60");
+	EXPECT_ERROR("\"webhooks\": [{\"url\": \"https://h/x\", \"queue_length\": 10001}]",
+	    "webhooks[0].queue_length: must be from 1 to 10000");
 	EXPECT_ERROR("\"webhooks\": {}", "webhooks: must be an array, not an object");
 	EXPECT_ERROR("\"repositories\": [{\"match\": \"*\", \"tofu\": true, "
 	    "\"required_roles\": []}]", "repositories[0].required_roles: must not be empty");
