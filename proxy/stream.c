@@ -85,6 +85,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	struct evhttp_connection	*conn;
 
 	p->up = NULL;
+	metrics_upstream(p->srv->metrics, p->route, status);
 	if (req == NULL) {
 		preq_audit(p);
 		preq_finish(p);
@@ -124,6 +125,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	p->req = NULL;
 	if (conn != NULL) {
 		evhttp_connection_set_closecb(conn, NULL, NULL);
+		metrics_conn_closed(p->srv->metrics, conn);
 		evhttp_connection_free(conn);
 	}
 	p->conn = NULL;
@@ -164,6 +166,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		return;
 	}
 	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
+		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
 		p->reason = "upstream-error";
 		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
 	}
