@@ -10,6 +10,9 @@
  * expired, that result is used (Notary's fallback to its cached timestamp,
  * tufclient.go:162-198).
  *
+ * An observer (notary_set_observer; the server's metrics) hears of every
+ * metadata request and every failure, with the server's URL.
+ *
  * Lifetime: free the fetch_ctx (which cancels pending requests without
  * calling back) before notary_free(). State files are read and written on
  * the loop; they are a few KiB per GUN.
