@@ -160,6 +160,7 @@ mf_fetched(struct fetch_req *r, int status, const char *error, void *arg)
 
 	p->up = NULL;
 	p->up_status = status;
+	metrics_upstream(p->srv->metrics, METRICS_ROUTE_MANIFEST, status);
 	if (status == 200) {
 		ct = fetch_req_header(r, "Content-Type");
 		snprintf(p->up_ctype, sizeof(p->up_ctype), "%s", ct ? ct : "");
@@ -212,8 +213,21 @@ fetch_manifest(struct preq *p, const uint8_t sha[32], int64_t want_len,
 	so.method = "GET";
 	so.token_auth = 1;
 	if (preq_upstream_url(p, path, 0, url, sizeof(url)) == -1 ||
-	    fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1)
+	    fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
+		metrics_upstream(p->srv->metrics, METRICS_ROUTE_MANIFEST, TRUST_FETCH_NETERR);
 		done(p, TRUST_FETCH_NETERR, 0, "could not start the upstream request", NULL);
+	}
+}
+
+/* A verified manifest of p's repository from the cache (counted for the metrics), or NULL. */
+static const uint8_t *
+cache_get(struct preq *p, const uint8_t sha[32], size_t *len, const char **ctype)
+{
+	const uint8_t *b;
+
+	b = mcache_get(p->srv->mcache, p->gun, p->auth_key, sha, len, ctype);
+	metrics_cache_lookup(p->srv->metrics, b != NULL);
+	return b;
 }
 
 /* ---- serving a signed manifest ------------------------------------------------ */
@@ -276,8 +290,7 @@ serve_signed(struct preq *p)
 		pass(p);
 		return;
 	}
-	if ((b = mcache_get(p->srv->mcache, p->gun, p->auth_key, p->signed_sha, &len,
-	    &ct)) != NULL) {
+	if ((b = cache_get(p, p->signed_sha, &len, &ct)) != NULL) {
 		p->decision = "allow";
 		preq_manifest(p, b, len, ct, p->signed_sha);
 		return;
@@ -365,8 +378,7 @@ index_step(struct preq *p)
 
 	while (ix->next < ix->ntodo) {
 		sha = ix->todo[ix->next++];
-		if ((b = mcache_get(p->srv->mcache, p->gun, p->auth_key, sha, &len,
-		    &ct)) != NULL) {
+		if ((b = cache_get(p, sha, &len, &ct)) != NULL) {
 			index_record(p, b, len);
 			continue;
 		}

@@ -10,6 +10,9 @@
  * expired, that result is used (Notary's fallback to its cached timestamp,
  * tufclient.go:162-198).
  *
+ * An observer (notary_set_observer; the server's metrics) hears of every
+ * metadata request and every failure, with the server's URL.
+ *
  * Lifetime: free the fetch_ctx (which cancels pending requests without
  * calling back) before notary_free(). State files are read and written on
  * the loop; they are a few KiB per GUN.
@@ -44,6 +47,7 @@ struct entry {
 	struct trust_repo	*repo;		/* last verified result, or NULL */
 	time_t			 fetched;
 	struct trust_update	*u;		/* update in flight */
+	int			 fetch_failed;	/* the update in flight reported a fetch failure */
 	const struct trust_pins	*pins;		/* borrowed from the first waiter */
 	size_t			 nwaiters;
 	TAILQ_HEAD(waiterhead, waiter) waiters;
@@ -57,6 +61,8 @@ struct notary {
 	time_t			 freshness;
 	TAILQ_HEAD(entryhead, entry) entries;	/* most recently used first */
 	size_t			 nentries;
+	notary_observer		 observer;	/* may be NULL */
+	void			*observer_arg;
 };
 
 static void	step(struct entry *);
@@ -76,6 +82,22 @@ notary_new(struct fetch_ctx *fetch, const char *state_dir, time_t freshness)
 		return NULL;
 	}
 	return n;
+}
+
+void
+notary_set_observer(struct notary *n, notary_observer cb, void *arg)
+{
+	n->observer = cb;
+	n->observer_arg = arg;
+}
+
+static void
+report(struct entry *e, enum notary_event ev)
+{
+	if (ev == NOTARY_FETCH_FAILED)
+		e->fetch_failed = 1;
+	if (e->n->observer != NULL)
+		e->n->observer(e->n->observer_arg, e->url, ev);
 }
 
 static void
@@ -226,6 +248,8 @@ on_fetched(const struct fetch_result *r, void *arg)
 {
 	struct entry *e = arg;
 
+	if (r->status <= 0 || ((r->status < 200 || r->status > 299) && r->status != 404))
+		report(e, NOTARY_FETCH_FAILED);
 	trust_update_feed(e->u, r->status, r->body, r->len, r->error);
 	step(e);
 }
@@ -259,6 +283,8 @@ failed(struct entry *e, const struct trust_error *uerr)
 {
 	struct trust_error err = *uerr;
 
+	if (err.code != TRUST_E_NOT_FOUND && err.code != TRUST_E_INTERNAL && !e->fetch_failed)
+		report(e, NOTARY_UPDATE_REFUSED);
 	trust_update_free(e->u);
 	e->u = NULL;
 	/* unreachable server: an earlier, unexpired verdict stands */
@@ -294,6 +320,8 @@ step(struct entry *e)
 		ul--;
 	if ((size_t)snprintf(url, sizeof(url), "%.*s/v2/%s/_trust/tuf/%s", (int)ul, e->url,
 	    e->gun, f.path) >= sizeof(url)) {
+		report(e, NOTARY_FETCHED);
+		report(e, NOTARY_FETCH_FAILED);
 		trust_update_feed(e->u, TRUST_FETCH_NETERR, NULL, 0, "URL too long");
 		step(e);
 		return;
@@ -306,7 +334,9 @@ step(struct entry *e)
 	o.timeout_ms = e->timeout_ms;
 	/* fetch treats 0 as "default cap": ask for 1 and let trust refuse 1 byte */
 	o.max_len = f.max_len > 0 ? f.max_len : 1;
+	report(e, NOTARY_FETCHED);
 	if (fetch_get(e->n->fetch, url, &o, on_fetched, e) == -1) {
+		report(e, NOTARY_FETCH_FAILED);
 		trust_seterr(&err, TRUST_E_INTERNAL, "cannot start a request to %s", url);
 		failed(e, &err);
 	}
@@ -341,6 +371,7 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 		return 0;
 	}
 	e->pins = pins;
+	e->fetch_failed = 0;
 	e->u = trust_update_new(gun, pins, cached, now);
 	trust_state_free(cached);
 	if (e->u == NULL) {

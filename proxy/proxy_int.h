@@ -83,6 +83,26 @@ struct notary	*notary_new(struct fetch_ctx *, const char *state_dir, time_t fres
 void		 notary_free(struct notary *);
 
 /*
+ * What an observer (the server's metrics) hears, with the server's URL:
+ * FETCHED for each metadata file requested (also one that could not be
+ * started); FETCH_FAILED for each that got no usable answer: a transport
+ * failure, a body over its cap, or an HTTP status other than 2xx and 404
+ * (a 404 means "no trust data", an answer, not a failure); UPDATE_REFUSED
+ * once for an update that failed for its content (malformed, signatures,
+ * expiry, rollback, hashes, too many files) with no fetch failure to
+ * explain it. Local trouble (out of memory, the state directory) is not
+ * reported.
+ */
+enum notary_event {
+	NOTARY_FETCHED,
+	NOTARY_FETCH_FAILED,
+	NOTARY_UPDATE_REFUSED,
+};
+typedef void	(*notary_observer)(void *arg, const char *server, enum notary_event);
+/* Set (or with NULL clear) the observer; called on the loop, must not call back into n. */
+void		 notary_set_observer(struct notary *, notary_observer, void *arg);
+
+/*
  * Called once with the verified repository (borrowed: valid only during the
  * callback) or NULL and the error.
  */

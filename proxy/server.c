@@ -5,7 +5,13 @@
  * signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 audit reopen), the
  * lifetime of a client request (struct preq), request parsing and routing,
  * and the responses. The verdicts live in gate.c, the pass-through in
- * stream.c.
+ * stream.c, the counters behind /metrics in metrics.c.
+ *
+ * For the metrics, a request ends once: when it is finished from our side
+ * (preq_finish, after the reply is written or the client left), or at the
+ * latest when it is freed. A connection counts as open from its first
+ * request until evhttp closes it: while a request runs, its close callback
+ * is on_close(); between requests it is on_idle_close().
  *
  * Everything a client sends is capped before it is looked at: header
  * bytes and body bytes by evhttp, the URI length, the repository name
@@ -68,11 +74,36 @@ elapsed_ms(const struct timespec *t0)
 
 /* ---- preq lifetime ---------------------------------------------------- */
 
+/* Count p in the duration histogram and the bytes sent, once. */
+static void
+preq_observe(struct preq *p)
+{
+	struct timespec	now;
+	double		s;
+
+	if (p->observed)
+		return;
+	p->observed = 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s = (double)(now.tv_sec - p->t0.tv_sec) + (double)(now.tv_nsec - p->t0.tv_nsec) / 1e9;
+	metrics_request(p->srv->metrics, p->route, s, p->sent);
+}
+
+/* A connection between two requests: only its end matters (open connections). */
+static void
+on_idle_close(struct evhttp_connection *conn, void *arg)
+{
+	struct server *srv = arg;
+
+	metrics_conn_closed(srv->metrics, conn);
+}
+
 static void
 preq_free(struct preq *p)
 {
 	struct server *srv = p->srv;
 
+	preq_observe(p);
 	if (p->up != NULL)
 		fetch_req_cancel(p->up);
 	stream_unhook(p);
@@ -93,10 +124,11 @@ preq_finish(struct preq *p)
 {
 	if (p->flushing)
 		return;		/* on_complete() or on_close() will finish */
+	preq_observe(p);
 	p->done = 1;
 	stream_unhook(p);
 	if (p->req != NULL && p->conn != NULL)
-		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+		evhttp_connection_set_closecb(p->conn, on_idle_close, p->srv);
 	if (p->pending == 0)
 		preq_free(p);
 }
@@ -107,7 +139,7 @@ on_close(struct evhttp_connection *conn, void *arg)
 {
 	struct preq *p = arg;
 
-	(void)conn;
+	metrics_conn_closed(p->srv->metrics, conn);
 	p->gone = 1;
 	if (p->up != NULL) {
 		fetch_req_cancel(p->up);
@@ -182,6 +214,8 @@ preq_audit(struct preq *p)
 	clock_gettime(CLOCK_REALTIME, &r.at);
 	audit_write(p->srv->audit, &r);
 	webhook_audit(p->srv->webhooks, &r);
+	/* here and only here, so that the counters match the audit log line for line */
+	metrics_decision(p->srv->metrics, r.kind, r.decision, r.reason);
 }
 
 /* Headers on every answer of the Registry API. */
@@ -201,7 +235,7 @@ on_complete(struct evhttp_request *req, void *arg)
 
 	(void)req;
 	if (p->conn != NULL)
-		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+		evhttp_connection_set_closecb(p->conn, on_idle_close, p->srv);
 	p->req = NULL;
 	p->flushing = 0;
 	preq_audit(p);
@@ -484,6 +518,7 @@ ping_done(struct fetch_req *r, int status, const char *error, void *arg)
 	(void)error;
 	p->up = NULL;
 	p->up_status = status;
+	metrics_upstream(p->srv->metrics, p->route, status);
 	if (status == 401) {
 		/* let the client see the challenge, so that `docker login` works */
 		preq_pass_upstream(p, r, 401, pg->body, pg->len);
@@ -523,6 +558,7 @@ do_ping(struct preq *p)
 	if (preq_upstream_url(p, "/v2/", 0, url, sizeof(url)) == -1 ||
 	    fetch_stream(p->srv->fetch, url, &o, &so, &h, pg, &p->up) == -1) {
 		free(pg);
+		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
 		preq_error(p, 500, "UNKNOWN", "could not start the upstream request");
 	}
 }
@@ -631,6 +667,27 @@ do_ready(struct preq *p)
 		ready_answer(rd);
 }
 
+/* ---- /metrics ------------------------------------------------------------------- */
+
+/* The counters, rendered from memory: no upstream, no audit line. */
+static void
+do_metrics(struct preq *p)
+{
+	struct evbuffer *b;
+
+	if ((b = evbuffer_new()) == NULL ||
+	    metrics_render(p->srv->metrics, p->srv->ninflight, b) == -1) {
+		if (b != NULL)
+			evbuffer_free(b);
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	preq_reply(p, 200, b);
+	evbuffer_free(b);
+}
+
 /* ---- parsing and routing -------------------------------------------------------- */
 
 static int
@@ -682,6 +739,7 @@ parse_path(struct preq *p)
 
 	if (n >= 10 && strcmp(path + n - 10, "/tags/list") == 0) {
 		p->kind = PK_TAGS;
+		p->route = METRICS_ROUTE_TAGS;
 		rl = n - 10;
 		p->ref[0] = '\0';
 	} else {
@@ -694,13 +752,16 @@ parse_path(struct preq *p)
 		if ((size_t)(kind_end - path) > 10 &&
 		    memcmp(kind_end - 10, "/manifests", 10) == 0) {
 			p->kind = PK_MANIFEST;
+			p->route = METRICS_ROUTE_MANIFEST;
 			rl = (size_t)(kind_end - 10 - path);
 		} else if ((size_t)(kind_end - path) > 6 &&
 		    memcmp(kind_end - 6, "/blobs", 6) == 0) {
 			p->kind = PK_BLOB;
+			p->route = METRICS_ROUTE_BLOB;
 			rl = (size_t)(kind_end - 6 - path);
 		} else if (strstr(path, "/blobs/uploads") != NULL) {
 			p->kind = PK_BLOB;
+			p->route = METRICS_ROUTE_BLOB;
 			p->ref[0] = '\0';
 			rl = (size_t)(strstr(path, "/blobs/uploads") - path);
 		} else
@@ -770,6 +831,7 @@ on_request(struct evhttp_request *req, void *arg)
 	TAILQ_INSERT_TAIL(&srv->inflight, p, entry);
 	srv->ninflight++;
 	srv->nrequests++;
+	metrics_conn_seen(srv->metrics, p->conn);
 	evhttp_connection_set_closecb(p->conn, on_close, p);
 	evhttp_connection_get_peer(p->conn, &addr, &port);
 	snprintf(p->client, sizeof(p->client), "%s:%u", addr ? addr : "?", port);
@@ -794,6 +856,8 @@ on_request(struct evhttp_request *req, void *arg)
 	if (strcmp(p->path, "/healthz") == 0) {
 		struct evbuffer *b = evbuffer_new();
 
+		p->route = METRICS_ROUTE_HEALTHZ;
+
 		if (b != NULL)
 			evbuffer_add_printf(b, "ok\n");
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
@@ -803,7 +867,18 @@ on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (strcmp(p->path, "/readyz") == 0) {
+		p->route = METRICS_ROUTE_READYZ;
 		do_ready(p);
+		return;
+	}
+	/* disabled: not there at all, like any unknown path */
+	if (strcmp(p->path, "/metrics") == 0 && p->cfg->metrics_enabled) {
+		p->route = METRICS_ROUTE_METRICS;
+		if (!readonly) {
+			preq_error(p, 405, "UNSUPPORTED", "method not allowed");
+			return;
+		}
+		do_metrics(p);
 		return;
 	}
 	if (strcmp(p->path, "/v2") != 0 && strncmp(p->path, "/v2/", 4) != 0) {
@@ -823,6 +898,7 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strcmp(p->path, "/v2") == 0 || strcmp(p->path, "/v2/") == 0) {
 		p->kind = PK_PING;
+		p->route = METRICS_ROUTE_PING;
 		if (!readonly) {
 			preq_error(p, 405, "UNSUPPORTED", "method not allowed");
 			return;
@@ -832,6 +908,7 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strcmp(p->path, "/v2/_catalog") == 0) {
 		p->kind = PK_CATALOG;
+		p->route = METRICS_ROUTE_CATALOG;
 		if (!readonly) {
 			preq_error(p, 405, "UNSUPPORTED", "method not allowed");
 			return;
@@ -1124,6 +1201,8 @@ server_free(struct server *srv)
 	mcache_free(srv->mcache);
 	refs_free(srv->refs);
 	audit_free(srv->audit);
+	/* last: evhttp_free() and preq_free() above still report to it */
+	metrics_free(srv->metrics);
 	if (srv->ev_term) event_free(srv->ev_term);
 	if (srv->ev_int) event_free(srv->ev_int);
 	if (srv->ev_hup) event_free(srv->ev_hup);
@@ -1163,6 +1242,7 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 		srv->base = event_base_new();
 	}
 	if (srv->base == NULL ||
+	    (srv->metrics = metrics_new()) == NULL ||
 	    (srv->fetch = fetch_ctx_new(srv->base)) == NULL ||
 	    (srv->webhooks = webhook_new(srv->base, srv->fetch, srv->cfg)) == NULL ||
 	    (srv->mcache = mcache_new(srv->cfg->cache_manifest_bytes)) == NULL ||
@@ -1179,6 +1259,7 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 		logmsg("cannot set up the notary client");
 		return -1;
 	}
+	notary_set_observer(srv->notary, metrics_notary_event, srv->metrics);
 	if (listen_all(srv) == -1)
 		return -1;
 	if (!signals)

@@ -3,7 +3,8 @@
  * routing, responses), gate.c (the manifest gate), stream.c (upstream
  * pass-through with backpressure), cache.c (verified manifests and the
  * digests they reference), audit.c (the audit log), priv.c (giving up
- * root after start-up), webhook.c (verdicts POSTed to webhooks).
+ * root after start-up), webhook.c (verdicts POSTed to webhooks),
+ * metrics.c (the counters behind /metrics).
  *
  * One event loop, one thread. A client request is a struct preq; it holds
  * a reference to the config it started under, so a SIGHUP reload never
@@ -63,6 +64,24 @@ struct audit;
 struct webhooks;
 struct mcache;
 struct refs;
+struct metrics;
+
+/*
+ * What a request was, for the request-duration histogram (metrics.c).
+ * OTHER is 0 so that a request counts as "other" until routed.
+ */
+enum metrics_route {
+	METRICS_ROUTE_OTHER,
+	METRICS_ROUTE_PING,
+	METRICS_ROUTE_MANIFEST,
+	METRICS_ROUTE_BLOB,
+	METRICS_ROUTE_TAGS,
+	METRICS_ROUTE_CATALOG,
+	METRICS_ROUTE_HEALTHZ,
+	METRICS_ROUTE_READYZ,
+	METRICS_ROUTE_METRICS,
+	METRICS_ROUTE_N
+};
 
 enum preq_kind {
 	PK_PING,	/* GET /v2/ */
@@ -81,6 +100,7 @@ struct preq {
 	const struct config_registry	*reg;
 	struct config_policy		 pol;
 	enum preq_kind			 kind;
+	enum metrics_route		 route;		/* set with kind, or by path */
 	int				 head;		/* HEAD, else GET */
 	char				 method[8];
 	char				 path[PROXY_MAX_URI_LEN + 1];	/* path, no query */
@@ -128,6 +148,7 @@ struct preq {
 	struct gindex			*index;		/* indexing the repository (gate.c) */
 
 	int				 audited;
+	int				 observed;	/* counted in the duration histogram */
 	int				 flushing;	/* reply handed to evhttp, not yet written */
 	int				 pending;	/* callbacks we still wait for (notary) */
 	int				 gone;		/* the client went away */
@@ -155,6 +176,7 @@ struct server {
 	struct webhooks		*webhooks;
 	struct mcache		*mcache;
 	struct refs		*refs;
+	struct metrics		*metrics;	/* lives as long as the server, across reloads */
 	struct evhttp		**http;		/* one per listener */
 	struct evhttp_bound_socket **bound;
 	void			**ssl_ctx;	/* SSL_CTX per listener, or NULL */
@@ -349,5 +371,41 @@ void		 webhook_totals(const struct webhooks *, struct webhook_stats *);
 int	priv_drop(struct server *);
 /* On reload: log what ncfg changes that only a restart applies (user, state_dir, TLS files). */
 void	priv_reload(const struct config *old, const struct config *ncfg);
+
+/* ---- metrics.c: counters for /metrics (Prometheus text format 0.0.4) ----
+ *
+ * Every function takes a NULL struct metrics and then does nothing. Label
+ * values come from fixed tables; at most METRICS_MAX_SERVERS Notary
+ * servers are told apart, later ones count as server="other".
+ */
+#define METRICS_MAX_SERVERS	64	/* distinct server labels of the trust-fetch counters */
+
+struct metrics	*metrics_new(void);
+void		 metrics_free(struct metrics *);
+/*
+ * One audit line (preq_audit): kind "manifest" or "blob" (others are not
+ * counted), decision (NULL: "deny"), reason (NULL or "": "none"; not in
+ * the table: "other").
+ */
+void		 metrics_decision(struct metrics *, const char *kind, const char *decision,
+		    const char *reason);
+/* A request ended after seconds, with bytes of body handed to the client. */
+void		 metrics_request(struct metrics *, enum metrics_route, double seconds,
+		    uint64_t bytes);
+/* A lookup in the verified-manifest cache (mcache_get) found the bytes, or not. */
+void		 metrics_cache_lookup(struct metrics *, int hit);
+/* An upstream request of route ended with status; an error when <= 0 or >= 500. */
+void		 metrics_upstream(struct metrics *, enum metrics_route, int status);
+/* notary.c's observer (notary_set_observer); arg is the struct metrics. */
+void		 metrics_notary_event(void *arg, const char *server, enum notary_event);
+/*
+ * Open client connections. conn is only compared, never dereferenced;
+ * seen adds it once, closed removes it (absent: nothing happens).
+ */
+void		 metrics_conn_seen(struct metrics *, const void *conn);
+void		 metrics_conn_closed(struct metrics *, const void *conn);
+size_t		 metrics_conn_count(const struct metrics *);
+/* Append the exposition text to b; inflight: requests in flight now. Returns 0 or -1. */
+int		 metrics_render(const struct metrics *, size_t inflight, struct evbuffer *b);
 
 #endif

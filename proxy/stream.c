@@ -136,6 +136,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 
 	p->up = NULL;
 	stream_unhook(p);
+	metrics_upstream(p->srv->metrics, p->route, status);
 	if (req == NULL) {
 		preq_audit(p);
 		preq_finish(p);
@@ -175,6 +176,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	p->req = NULL;
 	if (conn != NULL) {
 		evhttp_connection_set_closecb(conn, NULL, NULL);
+		metrics_conn_closed(p->srv->metrics, conn);
 		evhttp_connection_free(conn);
 	}
 	p->conn = NULL;
@@ -232,6 +234,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		return;
 	}
 	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
+		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
 		p->reason = "upstream-error";
 		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
 	}

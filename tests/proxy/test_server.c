@@ -30,6 +30,7 @@ struct senv {
 	struct server		 srv;
 	struct fetch_ctx	*fc;
 	int			 port;
+	int			 metrics;	/* write "metrics": {"enabled": true} */
 	char			 dir[64];
 	char			 cfg[128];
 	char			 url[512];
@@ -66,15 +67,17 @@ write_config(struct senv *e, const char *mode, int idle, int upport)
 	    "\"timeouts\":{\"idle_seconds\":%d,\"shutdown_grace_seconds\":5},"
 	    "\"registries\":[{\"name\":\"127.0.0.1:%d\",\"upstream\":\"http://127.0.0.1:%d\","
 	    "\"notary\":{\"url\":\"https://127.0.0.1:1\"}}],"
-	    "\"content-trust\":{\"mode\":\"%s\"}}\n",
-	    e->port, e->dir, e->dir, idle, e->port, upport, mode);
+	    "\"content-trust\":{\"mode\":\"%s\"},\"metrics\":{\"enabled\":%s}}\n",
+	    e->port, e->dir, e->dir, idle, e->port, upport, mode,
+	    e->metrics ? "true" : "false");
 	return fclose(f);
 }
 
 static void
-senv_init(struct senv *e, int idle)
+senv_init_metrics(struct senv *e, int idle, int metrics)
 {
 	memset(e, 0, sizeof(*e));
+	e->metrics = metrics;
 	snprintf(e->dir, sizeof(e->dir), "/tmp/dctproxy-ts.XXXXXX");
 	T_ASSERT(mkdtemp(e->dir) != NULL);
 	snprintf(e->cfg, sizeof(e->cfg), "%s/config.json", e->dir);
@@ -84,6 +87,12 @@ senv_init(struct senv *e, int idle)
 	T_EQ_INT(write_config(e, "disabled", idle, e->up->port), 0);
 	T_EQ_INT(server_setup(&e->srv, e->cfg, e->base, 0), 0);
 	T_ASSERT((e->fc = fetch_ctx_new(e->base)) != NULL);
+}
+
+static void
+senv_init(struct senv *e, int idle)
+{
+	senv_init_metrics(e, idle, 0);
 }
 
 static void
@@ -515,4 +524,151 @@ UNIT_TEST(server_drain_lets_transfers_finish)
 	request(&e, &c2, "/v2/", NULL, NULL, 5000);
 	T_EQ_INT(c2.status, TRUST_FETCH_NETERR);
 	senv_free(&e);
+}
+
+/* ---- /metrics ---------------------------------------------------------------- */
+
+struct got {
+	int	 done;
+	int	 status;
+	char	 ctype[128];
+	char	*body;
+};
+
+static void
+got_cb(const struct fetch_result *r, void *arg)
+{
+	struct got *g = arg;
+
+	g->done = 1;
+	g->status = r->status;
+	snprintf(g->ctype, sizeof(g->ctype), "%s", r->content_type ? r->content_type : "");
+	if ((g->body = malloc(r->len + 1)) != NULL) {
+		memcpy(g->body, r->body ? (const char *)r->body : "", r->len);
+		g->body[r->len] = '\0';
+	}
+}
+
+/* GET path, buffered; the caller frees g->body. */
+static void
+get(struct senv *e, struct got *g, const char *path)
+{
+	struct fetch_opts o;
+
+	memset(g, 0, sizeof(*g));
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = 2000;
+	o.timeout_ms = 5000;
+	o.max_len = 1024 * 1024;
+	T_EQ_INT(fetch_get(e->fc, purl(e, path), &o, got_cb, g), 0);
+	T_EQ_INT(run_until(e->base, &g->done, 5000), 0);
+}
+
+UNIT_TEST(server_metrics_only_when_enabled)
+{
+	struct senv	e;
+	struct got	g;
+	struct client	c;
+
+	senv_init(&e, 30);
+	get(&e, &g, "/metrics");
+	free(g.body);
+	T_EQ_INT(g.status, 404);
+	senv_free(&e);
+
+	senv_init_metrics(&e, 30, 1);
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_B, "HEAD", NULL, 5000);
+	T_EQ_INT(c.status, 200);
+	get(&e, &g, "/metrics");
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.ctype, "text/plain; version=0.0.4; charset=utf-8");
+	T_CONTAINS(g.body, "\ndctproxy_decisions_total{kind=\"blob\",decision=\"allow\","
+	    "reason=\"trust-disabled\"} 1\n");
+	T_CONTAINS(g.body, "\ndctproxy_request_duration_seconds_count{route=\"blob\"} 1\n");
+	/* the scrape itself is not in its own answer, and is in flight */
+	T_CONTAINS(g.body, "\ndctproxy_request_duration_seconds_count{route=\"metrics\"} 0\n");
+	T_CONTAINS(g.body, "\ndctproxy_requests_in_flight 1\n");
+	free(g.body);
+	get(&e, &g, "/metrics");
+	T_CONTAINS(g.body, "\ndctproxy_request_duration_seconds_count{route=\"metrics\"} 1\n");
+	free(g.body);
+	senv_free(&e);
+}
+
+/* A raw client connection that sent GET /healthz and read the answer. */
+static int
+held_conn(struct senv *e)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	struct sockaddr_in	sin;
+	char			buf[1024];
+	size_t			got = 0;
+	ssize_t			n;
+	int			fd, never = 0, i;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)e->port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 100; i++) {
+		run_until(e->base, &never, 20);
+		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\nok\n") != NULL)
+			return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* Run the loop until the open-connection gauge is want (2 s at most). */
+static size_t
+conns_settle(struct senv *e, size_t want)
+{
+	int never = 0, i;
+
+	for (i = 0; i < 100 && metrics_conn_count(e->srv.metrics) != want; i++)
+		run_until(e->base, &never, 20);
+	return metrics_conn_count(e->srv.metrics);
+}
+
+UNIT_TEST(server_metrics_open_connections)
+{
+	struct senv	e;
+	int		fds[4], silent, i;
+
+	senv_init_metrics(&e, 30, 1);
+	for (i = 0; i < 4; i++)
+		T_ASSERT((fds[i] = held_conn(&e)) != -1);
+	T_EQ_INT(conns_settle(&e, 4), 4);
+	/* a connection counts from its first request: a silent one does not */
+	silent = socket(AF_INET, SOCK_STREAM, 0);
+	{
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)e.port);
+		T_EQ_INT(connect(silent, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	T_EQ_INT(conns_settle(&e, 5), 4);
+	close(silent);
+	close(fds[0]);
+	close(fds[1]);
+	T_EQ_INT(conns_settle(&e, 2), 2);
+	/* the server goes away with idle connections open: their close callbacks run */
+	senv_free(&e);
+	close(fds[2]);
+	close(fds[3]);
 }
