@@ -18,6 +18,7 @@
  * never touch freed memory.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,8 +419,51 @@ render_servers(const struct metrics *m, struct out *o, int failures)
 	}
 }
 
+/* Webhook deliveries per configured URL (at most CONFIG_MAX_WEBHOOKS). */
+static void
+render_webhooks(const struct webhooks *w, struct out *o)
+{
+	static const struct {
+		const char	*name, *help;
+		size_t		 off;
+	} c[] = {
+		{ "dctproxy_webhook_events_total", "Events queued for a webhook.",
+		    offsetof(struct webhook_stats, events) },
+		{ "dctproxy_webhook_delivered_total", "Events a webhook answered with a 2xx.",
+		    offsetof(struct webhook_stats, delivered) },
+		{ "dctproxy_webhook_failed_attempts_total",
+		    "Delivery attempts that failed (other status, transport, timeout).",
+		    offsetof(struct webhook_stats, failed) },
+		{ "dctproxy_webhook_dropped_queue_full_total",
+		    "Events dropped on arrival because the webhook's queue was full.",
+		    offsetof(struct webhook_stats, dropped_full) },
+		{ "dctproxy_webhook_dropped_attempts_total",
+		    "Events dropped after the last delivery attempt failed.",
+		    offsetof(struct webhook_stats, dropped_attempts) },
+		{ "dctproxy_webhook_queued", "Events waiting or being sent now.",
+		    offsetof(struct webhook_stats, queued) },
+	};
+	struct webhook_stats	 st;
+	const char		*url;
+	char			 esc[2 * FETCH_MAX_URL + 1];
+	size_t			 k, i;
+
+	if (w == NULL || webhook_stats(w, 0, &url, &st) == -1)
+		return;
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		header(o, c[k].name, k + 1 == sizeof(c) / sizeof(c[0]) ? "gauge" : "counter",
+		    c[k].help);
+		for (i = 0; webhook_stats(w, i, &url, &st) == 0; i++) {
+			escape(url, esc, sizeof(esc));
+			put(o, "%s{url=\"%s\"} %llu\n", c[k].name, esc,
+			    ull(*(const uint64_t *)(const void *)((const char *)&st + c[k].off)));
+		}
+	}
+}
+
 int
-metrics_render(const struct metrics *m, size_t inflight, struct evbuffer *b)
+metrics_render(const struct metrics *m, size_t inflight, const struct webhooks *w,
+    struct evbuffer *b)
 {
 	struct out	o = { b, 0 };
 	char		esc[128];
@@ -464,6 +508,6 @@ metrics_render(const struct metrics *m, size_t inflight, struct evbuffer *b)
 	    "Requests being served, this scrape included.");
 	put(&o, "dctproxy_requests_in_flight %zu\n", inflight);
 
-	/* webhook counters: here, after the request metrics */
+	render_webhooks(w, &o);
 	return o.rc;
 }

@@ -676,7 +676,7 @@ do_metrics(struct preq *p)
 	struct evbuffer *b;
 
 	if ((b = evbuffer_new()) == NULL ||
-	    metrics_render(p->srv->metrics, p->srv->ninflight, b) == -1) {
+	    metrics_render(p->srv->metrics, p->srv->ninflight, p->srv->webhooks, b) == -1) {
 		if (b != NULL)
 			evbuffer_free(b);
 		preq_error(p, 500, "UNKNOWN", "out of memory");

@@ -406,6 +406,8 @@ void		 metrics_conn_seen(struct metrics *, const void *conn);
 void		 metrics_conn_closed(struct metrics *, const void *conn);
 size_t		 metrics_conn_count(const struct metrics *);
 /* Append the exposition text to b; inflight: requests in flight now. Returns 0 or -1. */
-int		 metrics_render(const struct metrics *, size_t inflight, struct evbuffer *b);
+/* The exposition text, webhook counters of w (may be NULL) included. */
+int		 metrics_render(const struct metrics *, size_t inflight, const struct webhooks *w,
+		    struct evbuffer *b);
 
 #endif

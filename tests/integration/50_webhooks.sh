@@ -51,7 +51,7 @@ QUEUE=8
 mkdir -p "$work/state"
 bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$work/audit.log" |
 	jq --arg url "http://127.0.0.1:$HPORT/hook" --argjson q "$QUEUE" \
-	'. + {webhooks: [{url: $url, events: "all", timeout_seconds: 10, queue_length: $q}]}' \
+	'. + {metrics: {enabled: true}, webhooks: [{url: $url, events: "all", timeout_seconds: 10, queue_length: $q}]}' \
 	>"$work/config.json"
 
 recv_start() {	# [DELAY-MS]
@@ -186,6 +186,14 @@ check_eq full/received-the-queue "$QUEUE" $(( $(nlines "$work/received") - r2 ))
 # the newest are the ones dropped: what arrived is the first QUEUE verdicts
 check_eq full/oldest-kept "$(lines "$work/audit.log" $((a2 + 1)) $((a2 + QUEUE)))" \
 	"$(lines "$work/received" $((r2 + 1)) $((r2 + QUEUE)))"
+
+# /metrics counts the same: what was queued, delivered, refused for a full queue
+m=$(curl -sS --max-time 5 "http://$PROXY/metrics")
+mval() { printf '%s\n' "$m" | sed -n "s|^dctproxy_webhook_$1{url=\"http://127.0.0.1:$HPORT/hook\"} ||p"; }
+check_eq metrics/dropped-queue-full $((N - QUEUE)) "$(mval dropped_queue_full_total)"
+check_eq metrics/delivered "$(nlines "$work/received")" "$(mval delivered_total)"
+check_eq metrics/events-plus-dropped-is-audited "$(nlines "$work/audit.log")" \
+	$(( $(mval events_total) + $(mval dropped_queue_full_total) ))
 
 kill -TERM "$PROXY_PID"
 rc=0
