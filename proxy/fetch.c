@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <jansson.h>
@@ -85,6 +86,9 @@ struct fetch_req {
 	uint8_t			*post_body;	/* POST: our copy, sent on every attempt */
 	size_t			 post_len;
 	char			*post_ctype;	/* "Content-Type: ..." or NULL */
+	char			 method[8];	/* an upload's method */
+	struct evbuffer		*upload;	/* borrowed request body, drained as sent */
+	uint64_t		 upload_len;
 	int			 token_auth;
 	struct fetch_handlers	 h;
 	void			*arg;
@@ -835,6 +839,19 @@ slist_add(struct curl_slist **l, const char *line)
 	return 1;
 }
 
+/* An upload's body: handed to curl straight from the caller's evbuffer. */
+static size_t
+read_cb(char *buf, size_t size, size_t nmemb, void *ud)
+{
+	struct fetch_req	*r = ud;
+	int			 n;
+
+	if (r->cancelled)
+		return CURL_READFUNC_ABORT;
+	n = evbuffer_remove(r->upload, buf, size * nmemb);
+	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
+}
+
 static int
 attempt_start(struct fetch_req *r)
 {
@@ -855,7 +872,8 @@ attempt_start(struct fetch_req *r)
 	    !slist_add(&r->slist, r->auth_line))
 		return -1;
 	/* "Expect:" off: no 100-continue round trip before a small body */
-	if (r->post && ((r->post_ctype != NULL && !slist_add(&r->slist, r->post_ctype)) ||
+	if ((r->post || r->upload != NULL) &&
+	    ((r->post_ctype != NULL && !slist_add(&r->slist, r->post_ctype)) ||
 	    !slist_add(&r->slist, "Expect:")))
 		return -1;
 	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
@@ -889,6 +907,13 @@ attempt_start(struct fetch_req *r)
 	}
 	if (r->head)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (r->upload != NULL) {
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(e, CURLOPT_READDATA, r);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->upload_len);
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	}
 	if (r->post) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post_body);
@@ -1219,8 +1244,30 @@ req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 		r->low_speed_bps = so->low_speed_bps;
 		r->low_speed_s = so->low_speed_s;
 		r->buffer_size = so->buffer_size;
-		if (so->method != NULL && !r->head && !r->post && strcmp(so->method, "GET") != 0)
+		if (so->upload != NULL) {
+			/* one attempt only: the body is consumed as it is sent */
+			if (so->method == NULL || (strcmp(so->method, "POST") != 0 &&
+			    strcmp(so->method, "PUT") != 0 && strcmp(so->method, "PATCH") != 0 &&
+			    strcmp(so->method, "DELETE") != 0) ||
+			    evbuffer_get_length(so->upload) != so->upload_len)
+				goto fail;
+			snprintf(r->method, sizeof(r->method), "%s", so->method);
+			r->upload = so->upload;
+			r->upload_len = so->upload_len;
+			r->token_auth = 0;
+			r->follow = 0;
+			r->post = 0;
+		} else if (so->method != NULL && !r->head && !r->post &&
+		    strcmp(so->method, "GET") != 0)
 			goto fail;
+	}
+	if (r->upload != NULL && so->content_type != NULL) {
+		size_t n = strlen(so->content_type) + 16;
+
+		if (strpbrk(so->content_type, "\r\n") != NULL ||
+		    (r->post_ctype = malloc(n)) == NULL)
+			goto fail;
+		snprintf(r->post_ctype, n, "Content-Type: %s", so->content_type);
 	}
 	if (r->post) {
 		if (so->body_len > FETCH_MAX_POST_LEN || (so->body_len > 0 && so->body == NULL) ||

@@ -46,7 +46,7 @@ static const char *const reasons[] = {
 	"signed", "child-of-signed-list", "referenced", "not-referenced",
 	"unsigned-allowed", "trust-disabled", "policy", "too-large",
 	"method-not-allowed", "client-gone", "upstream-error",
-	"upstream-not-found", "upstream-unauthorized",
+	"upstream-not-found", "upstream-unauthorized", "push-allowed",
 	"other"		/* last: anything not listed above */
 };
 #define NREASONS	(sizeof(reasons) / sizeof(reasons[0]))

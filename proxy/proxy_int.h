@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "trust/trust.h"
@@ -169,7 +170,15 @@ struct fetch_stream_opts {
 	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
 	const void	*body;		/* POST: the request body (copied) ... */
 	size_t		 body_len;	/* ... of at most FETCH_MAX_POST_LEN bytes */
-	const char	*content_type;	/* POST: its Content-Type, or NULL */
+	const char	*content_type;	/* POST, upload: its Content-Type, or NULL */
+	/*
+	 * An upload (method POST, PUT, PATCH or DELETE): the request body is
+	 * read from this evbuffer (borrowed until on_done; drained as sent),
+	 * upload_len bytes, its exact length now. One attempt: no token auth
+	 * retry, no redirects.
+	 */
+	struct evbuffer	*upload;
+	uint64_t	 upload_len;
 };
 
 /*

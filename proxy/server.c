@@ -18,8 +18,9 @@
  * (distribution grammar, 255 bytes), the tag ([\w][\w.-]{0,127}) and the
  * digest (sha256:<64 lower-case hex>, nothing else).
  *
- * What it does not do: push. Pushes and deletes are answered 405 with a
- * registry error (streaming request bodies upstream is not implemented).
+ * Pushes and deletes are answered 405 with a registry error, except in
+ * repositories that allow_push names: there they pass through unverified
+ * (stream_push), with bodies read whole by evhttp up to PROXY_MAX_PUSH_BODY.
  */
 #include <sys/types.h>
 
@@ -358,24 +359,38 @@ preq_manifest(struct preq *p, const uint8_t *bytes, size_t len, const char *ctyp
 static const char *const pass_headers[] = {
 	"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
 	"Docker-Content-Digest", "ETag", "Last-Modified", "Link",
-	"WWW-Authenticate", "Location", NULL
+	"WWW-Authenticate", "Location", "Docker-Upload-UUID", "Range", NULL
 };
+#define PASS_LOCATION	9
+#define PASS_PUSH_ONLY	10	/* from here on: answers to pushes only */
 
 void
 preq_copy_headers(struct preq *p, struct fetch_req *r, int status)
 {
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(p->req);
-	const char		*name, *value;
-	size_t			 i, k;
+	const char		*name, *value, *base = p->reg->upstream.base;
+	size_t			 i, k, blen = strlen(base);
 
 	common_headers(p, h);
 	for (i = 0; fetch_req_header_at(r, i, &name, &value) == 0; i++)
 		for (k = 0; pass_headers[k] != NULL; k++) {
 			if (strcasecmp(name, pass_headers[k]) != 0)
 				continue;
-			/* a Location only makes sense on a redirect we did not follow */
-			if (k == 9 && (status < 300 || status > 399))
+			if (k >= PASS_PUSH_ONLY && !p->push)
 				break;
+			if (k == PASS_LOCATION) {
+				/*
+				 * A pull's Location only makes sense on a redirect we
+				 * did not follow. A push's (the upload URL) must bring
+				 * the client back here, not to the upstream: the
+				 * upstream's own origin is cut off.
+				 */
+				if (!p->push && (status < 300 || status > 399))
+					break;
+				if (p->push && strncmp(value, base, blen) == 0 &&
+				    value[blen] == '/')
+					value += blen;
+			}
 			evhttp_add_header(h, pass_headers[k], value);
 			break;
 		}
@@ -812,7 +827,7 @@ on_request(struct evhttp_request *req, void *arg)
 	char			*addr = NULL;
 	ev_uint16_t		 port = 0;
 	size_t			 plen;
-	int			 readonly;
+	int			 readonly, push;
 	char			 msg[512];
 
 	if (srv->ninflight >= PROXY_MAX_INFLIGHT) {
@@ -922,20 +937,26 @@ on_request(struct evhttp_request *req, void *arg)
 		preq_error(p, 400, "NAME_INVALID", "repository name too long for a GUN");
 		return;
 	}
-	if (!readonly || p->ref[0] == '\0') {
+	push = (p->kind == PK_MANIFEST || p->kind == PK_BLOB) &&
+	    config_push_allowed(p->reg, p->repo);
+	if (!readonly || (p->ref[0] == '\0' && p->kind != PK_TAGS)) {
+		if (push) {
+			stream_push(p);
+			return;
+		}
 		p->reason = "method-not-allowed";
-		if (!readonly && config_push_allowed(p->reg, p->repo))
-			snprintf(msg, sizeof(msg), "%s %s: pushes to %s are allowed by "
-			    "the configuration, but dctproxy does not forward pushes; "
-			    "push to the registry directly", p->method,
-			    p->kind == PK_MANIFEST ? "of manifests" : "of blobs", p->repo);
-		else
-			snprintf(msg, sizeof(msg), "%s %s is not allowed through this proxy: "
-			    "dctproxy serves verified pulls only", p->method,
-			    p->kind == PK_MANIFEST ? "of manifests" : p->kind == PK_BLOB ?
-			    "of blobs" : "here");
+		snprintf(msg, sizeof(msg), "%s %s is not allowed through this proxy: "
+		    "dctproxy serves verified pulls only (allow_push names the "
+		    "repositories where pushes pass)", p->method,
+		    p->kind == PK_MANIFEST ? "of manifests" : p->kind == PK_BLOB ?
+		    "of blobs" : "here");
 		snprintf(p->message, sizeof(p->message), "%s", msg);
 		preq_error(p, 405, "UNSUPPORTED", msg);
+		return;
+	}
+	/* a client about to push asks whether the registry has a blob already */
+	if (push && p->kind == PK_BLOB && p->head) {
+		stream_push(p);
 		return;
 	}
 	if (config_policy_for(p->cfg, p->gun, &p->pol) == -1) {
@@ -992,6 +1013,22 @@ tls_bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
+/*
+ * Request bodies evhttp reads: tiny, unless some repository allows push
+ * (a layer arrives as one PATCH and is held whole: evhttp 2.1 cannot hand
+ * a server a request body piece by piece).
+ */
+static ev_ssize_t
+body_cap(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nregistries; i++)
+		if (cfg->registries[i].nallow_push > 0)
+			return PROXY_MAX_PUSH_BODY;
+	return PROXY_MAX_BODY_LEN;
+}
+
 static int
 listen_all(struct server *srv)
 {
@@ -1013,7 +1050,7 @@ listen_all(struct server *srv)
 		if ((h = srv->http[i] = evhttp_new(srv->base)) == NULL)
 			return -1;
 		evhttp_set_max_headers_size(h, PROXY_MAX_HEADERS_LEN);
-		evhttp_set_max_body_size(h, PROXY_MAX_BODY_LEN);
+		evhttp_set_max_body_size(h, body_cap(cfg));
 		tv.tv_sec = cfg->idle_timeout_seconds;
 		tv.tv_usec = 0;
 		evhttp_set_timeout_tv(h, &tv);
@@ -1146,6 +1183,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	old = srv->cfg;
 	srv->cfg = ncfg;
 	config_free(old);	/* requests in flight keep their own reference */
+	for (i = 0; i < srv->nhttp; i++)	/* new connections */
+		evhttp_set_max_body_size(srv->http[i], body_cap(srv->cfg));
 	logmsg("reloaded %s", srv->cfg_path);
 }
 

@@ -31,7 +31,8 @@
  * that enforces it (evhttp_set_max_*, fetch max_len) or checked by hand.
  */
 #define PROXY_MAX_HEADERS_LEN	(32 * 1024)	/* request line + headers (evhttp_set_max_headers_size) */
-#define PROXY_MAX_BODY_LEN	(64 * 1024)	/* request bodies read (we never forward them) */
+#define PROXY_MAX_BODY_LEN	(64 * 1024)	/* request bodies read when no push is allowed */
+#define PROXY_MAX_PUSH_BODY	(512 * 1024 * 1024) /* ... and when some repository allows push */
 #define PROXY_MAX_URI_LEN	2048		/* request URI, checked before parsing */
 #define PROXY_MAX_REPO_LEN	255		/* distribution: repository name */
 #define PROXY_MAX_TAG_LEN	128		/* distribution: [\w][\w.-]{0,127} */
@@ -101,7 +102,8 @@ struct preq {
 	struct config_policy		 pol;
 	enum preq_kind			 kind;
 	enum metrics_route		 route;		/* set with kind, or by path */
-	int				 head;		/* HEAD, else GET */
+	int				 head;		/* HEAD */
+	int				 push;		/* passed through under allow_push */
 	char				 method[8];
 	char				 path[PROXY_MAX_URI_LEN + 1];	/* path, no query */
 	const char			*query;		/* into uri, after '?', or NULL */
@@ -258,6 +260,8 @@ void	stream_pass(struct preq *, uint64_t max_len, int follow);
  * carry another request). Safe to call more than once.
  */
 void	stream_unhook(struct preq *);
+/* A request to a repository that allow_push names, passed through with its body. */
+void	stream_push(struct preq *);
 
 /* ---- cache.c ---- */
 struct mcache	*mcache_new(uint64_t max_bytes);

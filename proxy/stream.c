@@ -239,3 +239,70 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
 	}
 }
+
+/*
+ * A push or delete to a repository that allow_push names, or a request
+ * that belongs to one (HEAD of a blob, GET of an upload's status): passed
+ * to the upstream as the client sent it, with the client's own
+ * credentials only (never the proxy's upstream_credentials: a push speaks
+ * for the client). The request body was read whole by evhttp, at most
+ * PROXY_MAX_PUSH_BODY bytes; it goes upstream from that buffer without a
+ * copy. Nothing here is verified: what is pushed is checked when it is
+ * pulled. Audited "allow", reason "push-allowed".
+ */
+void
+stream_push(struct preq *p)
+{
+	struct fetch_opts		o;
+	struct fetch_stream_opts	so;
+	struct fetch_handlers		h = { s_headers, s_data, s_done };
+	struct evkeyvalq		*in;
+	struct evbuffer			*body;
+	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8], *cr;
+	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
+	char				 crange[128];
+
+	if (p->req == NULL) {
+		preq_finish(p);
+		return;
+	}
+	p->push = 1;
+	p->decision = "allow";
+	p->reason = "push-allowed";
+	snprintf(p->message, sizeof(p->message), "%s passed to the registry: %s matches "
+	    "allow_push", p->method, p->repo);
+	in = evhttp_request_get_input_headers(p->req);
+	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
+	o.username = o.password = NULL;
+	if ((cr = evhttp_find_header(in, "Content-Range")) != NULL &&
+	    strpbrk(cr, "\r\n") == NULL &&
+	    snprintf(crange, sizeof(crange), "Content-Range: %s", cr) < (int)sizeof(crange))
+		hdrs[o.nheaders++] = crange;
+	/* answers to pushes are small; a HEAD announces a blob's length */
+	o.max_len = p->head ? PROXY_MAX_BLOB_LEN : PROXY_MAX_MANIFEST_LEN;
+	o.timeout_ms = 0;			/* a layer may take long, but never stall */
+	memset(&so, 0, sizeof(so));
+	so.method = p->method;
+	so.token_auth = 0;			/* the client answers challenges itself */
+	so.low_speed_bps = PROXY_LOW_SPEED_BPS;
+	so.low_speed_s = PROXY_LOW_SPEED_S;
+	if (!p->head && strcmp(p->method, "GET") != 0) {
+		body = evhttp_request_get_input_buffer(p->req);
+		so.upload = body;
+		so.upload_len = evbuffer_get_length(body);
+		so.content_type = evhttp_find_header(in, "Content-Type");
+	}
+	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
+		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
+		return;
+	}
+	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
+		p->reason = "upstream-error";
+		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
+		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
+	}
+}

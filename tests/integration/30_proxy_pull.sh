@@ -157,6 +157,12 @@ line=$(grep "\"path\":\"/v2/library/alpine/blobs/$sblob\"" "$work/audit.log" | t
 check_contains audit/blob-line-bytes "$line" "\"bytes\":$(curl -s "http://$PROXY/v2/library/alpine/blobs/$sblob" | wc -c)"
 if jq -e . "$work/audit.log" >/dev/null 2>&1; then pass audit/every-line-is-json; else fail audit/every-line-is-json; fi
 
+# tags/list passes through (what the registry lists, signed or not)
+body=$(curl -s -w ' %{http_code}' "http://$PROXY/v2/library/alpine/tags/list")
+check_eq tags-list-200 200 "${body##* }"
+check_eq tags-list-is-the-registrys "$(curl -s "$LAB_REGISTRY_URL/v2/library/alpine/tags/list" | jq -c '.tags | sort')" \
+	"$(printf '%s' "${body% *}" | jq -c '.tags | sort')"
+
 # the proxy stops cleanly on SIGTERM
 kill -TERM "$PROXY_PID"
 rc=0
