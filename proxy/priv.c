@@ -58,19 +58,6 @@
  */
 #define PRIV_MAX_STATE_ENTRIES	100000
 
-static void	say(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-say(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "dctproxy: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-}
 
 /* The identity we drop to, copied out of getpwnam's static buffer. */
 struct ident {
@@ -95,17 +82,17 @@ state_open(const char *dir, int *created)
 	*created = 0;
 	if ((len = (size_t)snprintf(buf, sizeof(buf), "%s", dir)) >= sizeof(buf) ||
 	    buf[0] != '/') {
-		say("state directory %s: not an absolute path", dir);
+		proxy_log("state directory %s: not an absolute path", dir);
 		return -1;
 	}
 	while (len > 1 && buf[len - 1] == '/')
 		buf[--len] = '\0';
 	if (strcmp(buf, "/") == 0) {
-		say("state directory %s: the root directory cannot be a state directory", dir);
+		proxy_log("state directory %s: the root directory cannot be a state directory", dir);
 		return -1;
 	}
 	if ((dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		say("state directory %s: /: %s", dir, strerror(errno));
+		proxy_log("state directory %s: /: %s", dir, strerror(errno));
 		return -1;
 	}
 	for (p = buf + 1;; p = slash + 1) {
@@ -115,19 +102,19 @@ state_open(const char *dir, int *created)
 		last = slash == NULL;	/* no trailing '/' left */
 		made = mkdirat(dfd, p, last ? 0700 : 0755) == 0;
 		if (!made && errno != EEXIST) {
-			say("state directory %s: cannot create %s: %s", dir, p, strerror(errno));
+			proxy_log("state directory %s: cannot create %s: %s", dir, p, strerror(errno));
 			close(dfd);
 			return -1;
 		}
 		nfd = openat(dfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		close(dfd);
 		if (nfd == -1) {
-			say("state directory %s: %s: %s", dir, p, strerror(errno));
+			proxy_log("state directory %s: %s: %s", dir, p, strerror(errno));
 			return -1;
 		}
 		dfd = nfd;
 		if (made && fchmod(dfd, last ? 0700 : 0755) == -1) {
-			say("state directory %s: chmod %s: %s", dir, p, strerror(errno));
+			proxy_log("state directory %s: chmod %s: %s", dir, p, strerror(errno));
 			close(dfd);
 			return -1;
 		}
@@ -245,7 +232,7 @@ state_prepare(const char *dir, const struct ident *id)
 	if ((dfd = state_open(dir, &created)) == -1)
 		return -1;
 	if (fstat(dfd, &st) == -1) {
-		say("state directory %s: %s", dir, strerror(errno));
+		proxy_log("state directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	if (st.st_uid == id->uid) {
@@ -253,33 +240,33 @@ state_prepare(const char *dir, const struct ident *id)
 		goto out;
 	}
 	if (st.st_uid != 0) {
-		say("state directory %s is owned by uid %ld, neither root nor %s (uid %ld): "
+		proxy_log("state directory %s is owned by uid %ld, neither root nor %s (uid %ld): "
 		    "chown -R %s it", dir, (long)st.st_uid, id->name, (long)id->uid, id->name);
 		goto out;
 	}
 	if (!created) {
 		if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-			say("state directory %s is owned by root and writable by others: "
+			proxy_log("state directory %s is owned by root and writable by others: "
 			    "not handing it to %s; use a directory of its own", dir, id->name);
 			goto out;
 		}
 		if (state_walk(dfd, 0, id, 0, &count, why, sizeof(why)) == -1) {
-			say("state directory %s: %s; not handing it to %s (if it is the "
+			proxy_log("state directory %s: %s; not handing it to %s (if it is the "
 			    "right directory, chown -R %s it)", dir, why, id->name, id->name);
 			goto out;
 		}
 		count = 0;
 		why[0] = '\0';
 		if (state_walk(dfd, 0, id, 1, &count, why, sizeof(why)) == -1) {
-			say("state directory %s: %s", dir, why);
+			proxy_log("state directory %s: %s", dir, why);
 			goto out;
 		}
 	}
 	if (fchown(dfd, id->uid, id->gid) == -1) {
-		say("state directory %s: chown to %s: %s", dir, id->name, strerror(errno));
+		proxy_log("state directory %s: chown to %s: %s", dir, id->name, strerror(errno));
 		goto out;
 	}
-	say("state directory %s: %s, owned by %s", dir,
+	proxy_log("state directory %s: %s, owned by %s", dir,
 	    created ? "created" : "handed over", id->name);
 	rc = 0;
  out:
@@ -304,19 +291,19 @@ audit_prepare(struct audit *a, const struct ident *id)
 	if (fd == -1)
 		return;		/* standard output */
 	if (fstat(fd, &st) == -1) {
-		say("audit log %s: %s", audit_path(a), strerror(errno));
+		proxy_log("audit log %s: %s", audit_path(a), strerror(errno));
 		return;
 	}
 	if (st.st_uid == id->uid)
 		return;
 	if (st.st_uid != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		say("warning: audit log %s (owner uid %ld, %ld links) is not handed to %s; "
+		proxy_log("warning: audit log %s (owner uid %ld, %ld links) is not handed to %s; "
 		    "reopening it on SIGUSR1 may fail", audit_path(a), (long)st.st_uid,
 		    (long)st.st_nlink, id->name);
 		return;
 	}
 	if (fchown(fd, id->uid, (gid_t)-1) == -1)
-		say("warning: audit log %s: chown to %s: %s", audit_path(a), id->name,
+		proxy_log("warning: audit log %s: chown to %s: %s", audit_path(a), id->name,
 		    strerror(errno));
 }
 
@@ -386,11 +373,11 @@ static int
 no_new_privs(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		say("cannot set no_new_privs: %s", strerror(errno));
+		proxy_log("cannot set no_new_privs: %s", strerror(errno));
 		return -1;
 	}
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
-		say("no_new_privs did not stick");
+		proxy_log("no_new_privs did not stick");
 		return -1;
 	}
 	return 0;
@@ -405,10 +392,10 @@ lookup(const char *name, const char *cfgfile, struct ident *id)
 	errno = 0;
 	if ((pw = getpwnam(name)) == NULL) {
 		if (errno != 0)
-			say("user \"%s\" (%s): cannot look it up: %s", name, cfgfile,
+			proxy_log("user \"%s\" (%s): cannot look it up: %s", name, cfgfile,
 			    strerror(errno));
 		else
-			say("user \"%s\" (%s): no such user", name, cfgfile);
+			proxy_log("user \"%s\" (%s): no such user", name, cfgfile);
 		return -1;
 	}
 	id->name = name;
@@ -425,7 +412,7 @@ drop_to(struct server *srv, const struct ident *id)
 	char			 why[256], adir[CONFIG_MAX_PATH_LEN + 1], *slash;
 
 	if (id->uid == 0 || id->gid == 0) {
-		say("user \"%s\" (%s) has uid %ld, gid %ld: not an unprivileged user",
+		proxy_log("user \"%s\" (%s) has uid %ld, gid %ld: not an unprivileged user",
 		    id->name, cfg->path, (long)id->uid, (long)id->gid);
 		return -1;
 	}
@@ -434,18 +421,18 @@ drop_to(struct server *srv, const struct ident *id)
 	audit_prepare(srv->audit, id);
 	if (initgroups(id->name, id->gid) == -1 || setresgid(id->gid, id->gid, id->gid) == -1 ||
 	    setresuid(id->uid, id->uid, id->uid) == -1) {
-		say("cannot drop privileges to user \"%s\": %s", id->name, strerror(errno));
+		proxy_log("cannot drop privileges to user \"%s\": %s", id->name, strerror(errno));
 		return -1;
 	}
 	if (verify_dropped(id, why, sizeof(why)) == -1) {
-		say("dropping privileges to user \"%s\" failed: %s", id->name, why);
+		proxy_log("dropping privileges to user \"%s\" failed: %s", id->name, why);
 		return -1;
 	}
-	say("running as user %s (uid %ld, gid %ld)", id->name, (long)id->uid, (long)id->gid);
+	proxy_log("running as user %s (uid %ld, gid %ld)", id->name, (long)id->uid, (long)id->gid);
 
 	/* As the user now: what it will need to do later. */
 	if (access(cfg->state_dir, R_OK | W_OK | X_OK) == -1) {
-		say("state directory %s is not usable by %s: %s (a parent directory "
+		proxy_log("state directory %s is not usable by %s: %s (a parent directory "
 		    "it cannot pass?)", cfg->state_dir, id->name, strerror(errno));
 		return -1;
 	}
@@ -454,7 +441,7 @@ drop_to(struct server *srv, const struct ident *id)
 	    (slash = strrchr(adir, '/')) != NULL) {
 		slash[slash == adir ? 1 : 0] = '\0';
 		if (access(adir, W_OK | X_OK) == -1)
-			say("note: %s cannot create files in %s: after a rotation, SIGUSR1 "
+			proxy_log("note: %s cannot create files in %s: after a rotation, SIGUSR1 "
 			    "reopens %s only if it exists (logrotate's \"create\" with owner "
 			    "%s, or \"copytruncate\")", id->name, adir, cfg->audit_path,
 			    id->name);
@@ -471,7 +458,7 @@ priv_drop(struct server *srv)
 
 	if (geteuid() == 0) {
 		if (cfg->user == NULL)
-			say("warning: running as root: set \"user\" in %s to drop "
+			proxy_log("warning: running as root: set \"user\" in %s to drop "
 			    "privileges after start", cfg->path);
 		else if (lookup(cfg->user, cfg->path, &id) == -1 || drop_to(srv, &id) == -1)
 			return -1;
@@ -480,13 +467,13 @@ priv_drop(struct server *srv)
 			return -1;
 		if (getresuid(&ru, &eu, &su) == -1 || ru != id.uid || eu != id.uid ||
 		    su != id.uid) {
-			say("user \"%s\" (uid %ld) is configured in %s, but dctproxy runs as "
+			proxy_log("user \"%s\" (uid %ld) is configured in %s, but dctproxy runs as "
 			    "uid %ld without root and cannot switch: start it as root or as "
 			    "%s, or remove \"user\"", id.name, (long)id.uid, cfg->path,
 			    (long)geteuid(), id.name);
 			return -1;
 		}
-		say("already running unprivileged as uid %ld (user %s)", (long)id.uid,
+		proxy_log("already running unprivileged as uid %ld (user %s)", (long)id.uid,
 		    id.name);
 	}
 	return no_new_privs();
@@ -506,17 +493,17 @@ priv_reload(const struct config *old, const struct config *ncfg)
 	size_t i;
 
 	if (!same(old->user, ncfg->user))
-		say("reload: \"user\" changed from %s to %s; it takes effect at the next "
+		proxy_log("reload: \"user\" changed from %s to %s; it takes effect at the next "
 		    "start", old->user ? old->user : "(none)", ncfg->user ? ncfg->user : "(none)");
 	if (!same(old->state_dir, ncfg->state_dir))
-		say("reload: \"state_dir\" changed from %s to %s; it takes effect at the "
+		proxy_log("reload: \"state_dir\" changed from %s to %s; it takes effect at the "
 		    "next start", old->state_dir, ncfg->state_dir);
 	for (i = 0; i < old->nlisteners && i < ncfg->nlisteners; i++) {
 		const struct config_tls *a = old->listeners[i].tls, *b = ncfg->listeners[i].tls;
 
 		if (a != NULL && b != NULL &&
 		    (strcmp(a->certificate, b->certificate) != 0 || strcmp(a->key, b->key) != 0))
-			say("reload: listener %s: certificate or key changed; it takes "
+			proxy_log("reload: listener %s: certificate or key changed; it takes "
 			    "effect at the next start", ncfg->listeners[i].address);
 	}
 }

@@ -49,10 +49,8 @@
 #include "proxy/proxy.h"
 #include "proxy/server_int.h"
 
-static void	logmsg(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-logmsg(const char *fmt, ...)
+void
+proxy_log(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1062,7 +1060,7 @@ listen_all(struct server *srv)
 			SSL_CTX *ctx = certs_server_ctx(l->tls->certificate, l->tls->key, err);
 
 			if (ctx == NULL) {
-				logmsg("listener %s: %s", l->address, err);
+				proxy_log("listener %s: %s", l->address, err);
 				return -1;
 			}
 			srv->ssl_ctx[i] = ctx;
@@ -1070,10 +1068,10 @@ listen_all(struct server *srv)
 		}
 		srv->bound[i] = evhttp_bind_socket_with_handle(h, l->host, l->port);
 		if (srv->bound[i] == NULL) {
-			logmsg("listener %s: cannot listen: %s", l->address, strerror(errno));
+			proxy_log("listener %s: cannot listen: %s", l->address, strerror(errno));
 			return -1;
 		}
-		logmsg("listening on %s%s", l->address, l->tls ? " (TLS)" : "");
+		proxy_log("listening on %s%s", l->address, l->tls ? " (TLS)" : "");
 	}
 	return 0;
 }
@@ -1085,7 +1083,7 @@ on_grace(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	logmsg("shutdown grace period over with %zu requests in flight", srv->ninflight);
+	proxy_log("shutdown grace period over with %zu requests in flight", srv->ninflight);
 	event_base_loopbreak(srv->base);
 }
 
@@ -1098,12 +1096,12 @@ on_term(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (srv->draining) {
-		logmsg("second signal: stopping now");
+		proxy_log("second signal: stopping now");
 		event_base_loopbreak(srv->base);
 		return;
 	}
 	srv->draining = 1;
-	logmsg("signal %d: no longer accepting; %zu requests in flight", (int)sig,
+	proxy_log("signal %d: no longer accepting; %zu requests in flight", (int)sig,
 	    srv->ninflight);
 	for (i = 0; i < srv->nhttp; i++)
 		if (srv->bound[i] != NULL) {
@@ -1140,25 +1138,25 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	/* listeners are not rebound: their keys, maybe root's alone, are not read */
 	if (config_load_flags(srv->cfg_path, NULL, CONFIG_LOAD_NO_LISTENER_FILES, &ncfg,
 	    errs) == -1) {
-		logmsg("reload of %s failed; keeping the running configuration:",
+		proxy_log("reload of %s failed; keeping the running configuration:",
 		    srv->cfg_path);
 		for (i = 0; i < errs->n; i++)
-			logmsg("  %s", errs->msgs[i].msg);
+			proxy_log("  %s", errs->msgs[i].msg);
 		free(errs);
 		return;
 	}
 	free(errs);
 	if (ncfg->nlisteners != srv->cfg->nlisteners)
-		logmsg("reload: listeners changed; they take effect at the next start");
+		proxy_log("reload: listeners changed; they take effect at the next start");
 	else
 		for (i = 0; i < ncfg->nlisteners; i++)
 			if (strcmp(ncfg->listeners[i].address, srv->cfg->listeners[i].address) != 0 ||
 			    (ncfg->listeners[i].tls == NULL) != (srv->cfg->listeners[i].tls == NULL))
-				logmsg("reload: listeners changed; they take effect at the next start");
+				proxy_log("reload: listeners changed; they take effect at the next start");
 	priv_reload(srv->cfg, ncfg);
 	if (strcmp(ncfg->audit_path, audit_path(srv->audit)) != 0) {
 		if ((na = audit_open(ncfg->audit_path, err, sizeof(err))) == NULL)
-			logmsg("reload: audit log %s: %s; keeping %s", ncfg->audit_path,
+			proxy_log("reload: audit log %s: %s; keeping %s", ncfg->audit_path,
 			    err, audit_path(srv->audit));
 		else {
 			audit_free(srv->audit);
@@ -1185,7 +1183,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	config_free(old);	/* requests in flight keep their own reference */
 	for (i = 0; i < srv->nhttp; i++)	/* new connections */
 		evhttp_set_max_body_size(srv->http[i], body_cap(srv->cfg));
-	logmsg("reloaded %s", srv->cfg_path);
+	proxy_log("reloaded %s", srv->cfg_path);
 }
 
 static void
@@ -1196,7 +1194,7 @@ on_usr1(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	if (audit_reopen(srv->audit) == 0)
-		logmsg("audit log reopened");
+		proxy_log("audit log reopened");
 }
 
 void
@@ -1286,16 +1284,16 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 	    (srv->webhooks = webhook_new(srv->base, srv->fetch, srv->cfg)) == NULL ||
 	    (srv->mcache = mcache_new(srv->cfg->cache_manifest_bytes)) == NULL ||
 	    (srv->refs = refs_new(PROXY_MAX_REFS)) == NULL) {
-		logmsg("out of memory");
+		proxy_log("out of memory");
 		return -1;
 	}
 	if ((srv->audit = audit_open(srv->cfg->audit_path, err, sizeof(err))) == NULL) {
-		logmsg("audit log: %s", err);
+		proxy_log("audit log: %s", err);
 		return -1;
 	}
 	if ((srv->notary = notary_new(srv->fetch, srv->cfg->state_dir,
 	    (time_t)srv->cfg->trust_freshness_seconds)) == NULL) {
-		logmsg("cannot set up the notary client");
+		proxy_log("cannot set up the notary client");
 		return -1;
 	}
 	notary_set_observer(srv->notary, metrics_notary_event, srv->metrics);
@@ -1313,7 +1311,7 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 	    srv->ev_usr1 == NULL || evsignal_add(srv->ev_term, NULL) == -1 ||
 	    evsignal_add(srv->ev_int, NULL) == -1 || evsignal_add(srv->ev_hup, NULL) == -1 ||
 	    evsignal_add(srv->ev_usr1, NULL) == -1) {
-		logmsg("cannot set up signal handling");
+		proxy_log("cannot set up signal handling");
 		return -1;
 	}
 	return 0;
@@ -1368,9 +1366,9 @@ cli_serve(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if (server_setup(&srv, path, NULL, 1) == -1)
 		goto out;
-	logmsg("serving (%zu registries, pid %ld)", srv.cfg->nregistries, (long)getpid());
+	proxy_log("serving (%zu registries, pid %ld)", srv.cfg->nregistries, (long)getpid());
 	event_base_dispatch(srv.base);
-	logmsg("stopped after %llu requests", (unsigned long long)srv.nrequests);
+	proxy_log("stopped after %llu requests", (unsigned long long)srv.nrequests);
 	rc = 0;
 out:
 	server_free(&srv);

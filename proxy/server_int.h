@@ -195,6 +195,9 @@ struct server {
 
 /* ---- server.c: the server ---- */
 
+/* One line "dctproxy: ..." on stderr (the service log). */
+void	proxy_log(const char *, ...) __attribute__((format(printf, 1, 2)));
+
 /*
  * Load path, bind the listeners, set up fetch/notary/caches/audit on base
  * (NULL: a new one, freed by server_free). signals: install the signal

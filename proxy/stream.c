@@ -183,6 +183,28 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 	preq_finish(p);
 }
 
+/* Send p's path and query upstream; the answer streams to the client. */
+static void
+start(struct preq *p, const struct fetch_opts *o, const struct fetch_stream_opts *so)
+{
+	struct fetch_handlers	h = { s_headers, s_data, s_done };
+	char			url[FETCH_MAX_URL];
+
+	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
+		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
+		return;
+	}
+	if (fetch_stream(p->srv->fetch, url, o, so, &h, p, &p->up) == -1) {
+		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
+		p->reason = "upstream-error";
+		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
+	}
+}
+
 /*
  * A bulk transfer on p's connection: let one write(2) take up to
  * PROXY_STREAM_BUFSZ (a bufferevent writes 16 KiB per call by default,
@@ -202,9 +224,8 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 {
 	struct fetch_opts		o;
 	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { s_headers, s_data, s_done };
 	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
-	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
+	char				 store[PROXY_MAX_HEADERS_LEN];
 
 	if (p->req == NULL) {
 		preq_finish(p);
@@ -225,19 +246,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		so.buffer_size = PROXY_STREAM_BUFSZ - 512;
 		stream_bulk(p);
 	}
-	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
-		preq_error(p, 500, "UNKNOWN", "out of memory");
-		return;
-	}
-	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
-		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
-		return;
-	}
-	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
-		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
-		p->reason = "upstream-error";
-		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
-	}
+	start(p, &o, &so);
 }
 
 /*
@@ -255,11 +264,10 @@ stream_push(struct preq *p)
 {
 	struct fetch_opts		o;
 	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { s_headers, s_data, s_done };
 	struct evkeyvalq		*in;
 	struct evbuffer			*body;
 	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8], *cr;
-	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
+	char				 store[PROXY_MAX_HEADERS_LEN];
 	char				 crange[128];
 
 	if (p->req == NULL) {
@@ -292,17 +300,5 @@ stream_push(struct preq *p)
 		so.upload_len = evbuffer_get_length(body);
 		so.content_type = evhttp_find_header(in, "Content-Type");
 	}
-	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
-		preq_error(p, 500, "UNKNOWN", "out of memory");
-		return;
-	}
-	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
-		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
-		return;
-	}
-	if (fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
-		p->reason = "upstream-error";
-		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
-		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
-	}
+	start(p, &o, &so);
 }

@@ -98,20 +98,6 @@ struct webhooks {
 
 static void	pump(struct hook *);
 
-static void
-logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-logmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "dctproxy: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-}
 
 static void
 body_unref(struct wbody *b)
@@ -157,7 +143,7 @@ report(struct hook *t)
 		snprintf(drop, sizeof(drop), "dropped %llu (queue full %llu, after %d "
 		    "attempts %llu), ", ull(t->r_full + t->r_attempts), ull(t->r_full),
 		    WEBHOOK_MAX_ATTEMPTS, ull(t->r_attempts));
-	logmsg("webhook %s: %s%ssince start: delivered %llu, failed attempts %llu, "
+	proxy_log("webhook %s: %s%ssince start: delivered %llu, failed attempts %llu, "
 	    "dropped %llu, queued %llu", t->url, fail, drop, ull(t->st.delivered),
 	    ull(t->st.failed), ull(dropped(&t->st)), ull(t->st.queued));
 	t->r_failed = t->r_full = t->r_attempts = 0;
@@ -417,7 +403,7 @@ hook_stop(struct hook *t, const char *why)
 	t->st.dropped_stop += n;
 	t->st.queued = 0;
 	if (t->st.events + t->st.dropped_full > 0)
-		logmsg("webhook %s: %s, undelivered events dropped %llu; since start: "
+		proxy_log("webhook %s: %s, undelivered events dropped %llu; since start: "
 		    "delivered %llu, failed attempts %llu, dropped %llu (queue full %llu, "
 		    "after %d attempts %llu, at stop %llu)", t->url, why, ull(n),
 		    ull(t->st.delivered), ull(t->st.failed), ull(dropped(&t->st)),
@@ -458,7 +444,7 @@ webhook_reconfigure(struct webhooks *w, const struct config *cfg)
 
 	if (cfg->nwebhooks > 0 &&
 	    (nh = calloc(cfg->nwebhooks, sizeof(*nh))) == NULL) {
-		logmsg("webhooks: out of memory; keeping the running webhooks");
+		proxy_log("webhooks: out of memory; keeping the running webhooks");
 		return;
 	}
 	for (i = 0; i < cfg->nwebhooks; i++) {
@@ -470,12 +456,12 @@ webhook_reconfigure(struct webhooks *w, const struct config *cfg)
 				t = w->hooks[j];
 				w->hooks[j] = NULL;
 				if (hook_set(t, c) == -1)
-					logmsg("webhook %s: out of memory; keeping its old settings",
+					proxy_log("webhook %s: out of memory; keeping its old settings",
 					    t->url);
 				break;
 			}
 		if (t == NULL && (t = hook_new(w, c)) == NULL) {
-			logmsg("webhook %s: out of memory; not sending to it", c->url.url);
+			proxy_log("webhook %s: out of memory; not sending to it", c->url.url);
 			continue;
 		}
 		nh[n++] = t;
