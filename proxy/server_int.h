@@ -46,9 +46,9 @@
 #define PROXY_MAX_INDEX_FETCHES	64		/* manifests one repository index may fetch */
 #define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
 #define PROXY_MAX_POLICY_RESOLVES 256		/* tags resolved under required roles per verdict */
-#define PROXY_STREAM_HWM	(1024 * 1024)	/* client output buffered before pausing upstream */
+#define PROXY_STREAM_HWM	(768 * 1024)	/* client output buffered before pausing upstream */
 #define PROXY_STREAM_LWM	(256 * 1024)	/* ... and drained below this before resuming */
-#define PROXY_STREAM_BUFSZ	(256 * 1024)	/* one upstream read / one client write of a blob */
+#define PROXY_STREAM_BUFSZ	(512 * 1024)	/* one upstream read / one client write of a blob */
 #define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
 #define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */
 #define PROXY_MAX_INFLIGHT	10000		/* requests served at once */
