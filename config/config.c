@@ -197,6 +197,34 @@ ld_strdup(struct ld *ld, const char *s)
 	return p;
 }
 
+/*
+ * config_pins_key() of the pins these fields make, in the config's memory;
+ * NULL on out of memory (recorded: the load fails).
+ */
+static const char *
+ld_pins_key(struct ld *ld, enum trust_pin_kind kind, const char *const *ids,
+    size_t nids, const unsigned char *ca_pem, size_t ca_len, int tofu)
+{
+	struct trust_pins	p;
+	char			k[CONFIG_PINS_KEY_LEN];
+
+	if (ld->oom)
+		return NULL;	/* an ID may be missing */
+	memset(&p, 0, sizeof(p));
+	p.kind = kind;
+	p.ids = ids;
+	p.nids = nids;
+	p.ca_pem = ca_pem;
+	p.ca_len = ca_len;
+	p.tofu = tofu;
+	if (config_pins_key(&p, k) == -1) {
+		ld->oom = 1;
+		ld_err(ld, NULL, "out of memory");
+		return NULL;
+	}
+	return ld_strdup(ld, k);
+}
+
 /* Field paths: "a.b", "a[3]", "a[\"key\"]". */
 static const char *
 path_key(char *buf, size_t len, const char *parent, const char *key)
@@ -1127,6 +1155,8 @@ parse_pin_map(struct ld *ld, json_t *map, const char *p, int root_keys,
 		ents[*nents].key = ld_strdup(ld, key);
 		ents[*nents].ids = ids;
 		ents[*nents].nids = k;
+		ents[*nents].pins_key = ld_pins_key(ld, root_keys ? TRUST_PIN_ROOT_KEYS :
+		    TRUST_PIN_CERT_IDS, ids, k, NULL, 0, 0);
 		(*nents)++;
 	}
 	return good;
@@ -1172,51 +1202,46 @@ parse_content_trust(struct ld *ld, json_t *root, size_t *npinned)
 	check_keys(ld, tp, P, pkeys);
 	get_bool(ld, tp, "official-library-images", P, &ct->official_library_images);
 
-	cap = 1;	/* the official entry */
-	if (get_obj(ld, tp, "root-keys", P, &m) == 1) {
-		if (json_object_size(m) > CONFIG_MAX_PIN_KEYS)
-			ld_err(ld, "content-trust.trust-pinning.root-keys",
-			    "more than %d keys", CONFIG_MAX_PIN_KEYS);
-		else {
-			cap += json_object_size(m);
-			if ((rk = ld_alloc(ld, cap * sizeof(*rk))) == NULL)
-				return;
-			/*
-			 * ee: daemon/trust/service.go combineRootKeys: the
-			 * official list goes in under the key for
-			 * docker.io/library/ (wildcard), then the user's keys
-			 * are copied over it.
-			 */
-			if (ct->official_library_images) {
-				rk[0].key = "docker.io/library/*";
-				rk[0].ids = config_official_root_keys;
-				rk[0].nids = config_official_nroot_keys;
-				rk[0].official = 1;
-				nrk = 1;
-			}
-			nuser = nrk;
-			*npinned += parse_pin_map(ld, m,
-			    "content-trust.trust-pinning.root-keys", 1, rk, &nrk);
-			/* Same key as the official entry: the user's list replaces it. */
-			if (ct->official_library_images)
-				for (i = nuser; i < nrk; i++)
-					if (strcmp(rk[i].key, "docker.io/library/*") == 0) {
-						rk[0] = rk[i];
-						for (j = i; j + 1 < nrk; j++)
-							rk[j] = rk[j + 1];
-						nrk--;
-						break;
-					}
+	if (get_obj(ld, tp, "root-keys", P, &m) != 1)
+		m = NULL;
+	else if (json_object_size(m) > CONFIG_MAX_PIN_KEYS) {
+		ld_err(ld, "content-trust.trust-pinning.root-keys",
+		    "more than %d keys", CONFIG_MAX_PIN_KEYS);
+		m = NULL;
+	}
+	if (m != NULL || ct->official_library_images) {
+		cap = 1 + (m != NULL ? json_object_size(m) : 0);	/* + the official entry */
+		if ((rk = ld_alloc(ld, cap * sizeof(*rk))) == NULL)
+			return;
+		/*
+		 * ee: daemon/trust/service.go combineRootKeys: the official
+		 * list goes in under the key for docker.io/library/
+		 * (wildcard), then the user's keys are copied over it.
+		 */
+		if (ct->official_library_images) {
+			rk[0].key = "docker.io/library/*";
+			rk[0].ids = config_official_root_keys;
+			rk[0].nids = config_official_nroot_keys;
+			rk[0].official = 1;
+			rk[0].pins_key = ld_pins_key(ld, TRUST_PIN_ROOT_KEYS,
+			    config_official_root_keys, config_official_nroot_keys, NULL, 0, 0);
+			nrk = 1;
 		}
 	}
-	if (rk == NULL && ct->official_library_images) {
-		if ((rk = ld_alloc(ld, sizeof(*rk))) == NULL)
-			return;
-		rk[0].key = "docker.io/library/*";
-		rk[0].ids = config_official_root_keys;
-		rk[0].nids = config_official_nroot_keys;
-		rk[0].official = 1;
-		nrk = 1;
+	if (m != NULL) {
+		nuser = nrk;
+		*npinned += parse_pin_map(ld, m, "content-trust.trust-pinning.root-keys", 1,
+		    rk, &nrk);
+		/* Same key as the official entry: the user's list replaces it. */
+		if (ct->official_library_images)
+			for (i = nuser; i < nrk; i++)
+				if (strcmp(rk[i].key, "docker.io/library/*") == 0) {
+					rk[0] = rk[i];
+					for (j = i; j + 1 < nrk; j++)
+						rk[j] = rk[j + 1];
+					nrk--;
+					break;
+				}
 	}
 	if (get_obj(ld, tp, "cert-ids", P, &m) == 1) {
 		if (json_object_size(m) > CONFIG_MAX_PIN_KEYS)
@@ -1292,6 +1317,12 @@ parse_rules(struct ld *ld, json_t *root, size_t *npinned, int *anymode)
 			    "(a CA pin is never trusted on first use)");
 		if (rs[i].ca != NULL || rs[i].tofu)
 			(*npinned)++;
+		/* the pins config_policy_for() hands out for this rule */
+		if (rs[i].ca != NULL)
+			rs[i].pins_key = ld_pins_key(ld, TRUST_PIN_CA, NULL, 0,
+			    rs[i].ca_pem, rs[i].ca_len, 0);
+		else if (rs[i].tofu)
+			rs[i].pins_key = ld_pins_key(ld, TRUST_PIN_NONE, NULL, 0, NULL, 0, 1);
 		if (get_bool(ld, o, "allow_unsigned", p, &rs[i].allow_unsigned) == 1)
 			rs[i].has_allow_unsigned = 1;
 
@@ -1446,6 +1477,7 @@ load(struct ld *ld, const char *path)
 	before = ld->errs->nerrors;
 	parse_content_trust(ld, root, &npinned);
 	parse_rules(ld, root, &npinned, &anymode);
+	ld->cfg->unpinned_key = ld_pins_key(ld, TRUST_PIN_NONE, NULL, 0, NULL, 0, 0);
 	/* Pins that failed to parse are not "empty": no second, misleading error. */
 	cross_checks(ld, ld->errs->nerrors > before ? 1 : npinned, anymode);
 out:
@@ -1504,6 +1536,34 @@ int
 config_load(const char *path, struct config **out, struct config_errors *errs)
 {
 	return config_load_under(path, NULL, out, errs);
+}
+
+int
+config_pins_key(const struct trust_pins *p, char out[CONFIG_PINS_KEY_LEN])
+{
+	EVP_MD_CTX	*c;
+	uint8_t		 d[32];
+	char		 hdr[64];
+	size_t		 i;
+	int		 ok;
+
+	out[0] = '\0';
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	snprintf(hdr, sizeof(hdr), "%d/%d/%zu/", (int)p->kind, p->tofu, p->nids);
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(c, hdr, strlen(hdr)) == 1;
+	/* IDs are 64 hex digits: with their NULs the encoding is unambiguous */
+	for (i = 0; ok && i < p->nids; i++)
+		ok = EVP_DigestUpdate(c, p->ids[i], strlen(p->ids[i]) + 1) == 1;
+	if (ok && p->ca_pem != NULL)
+		ok = EVP_DigestUpdate(c, p->ca_pem, p->ca_len) == 1;
+	ok = ok && EVP_DigestFinal_ex(c, d, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		return -1;
+	trust_hex(d, sizeof(d), out);
+	return 0;
 }
 
 struct config *

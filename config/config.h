@@ -166,6 +166,7 @@ struct config_rule {
 	size_t			 nrequired_roles;
 	int			 has_allow_unsigned;
 	int			 allow_unsigned;
+	const char		*pins_key;	/* ca or tofu: config_pins_key() of its pins */
 };
 
 /* One root-keys or cert-ids entry after the official-library-images merge. */
@@ -174,6 +175,7 @@ struct config_pin_entry {
 	const char *const	*ids;		/* 64 lower-case hex each */
 	size_t			 nids;
 	int			 official;	/* the built-in Docker Official Images list */
+	const char		*pins_key;	/* config_pins_key() of its pins */
 };
 
 struct config_content_trust {
@@ -213,6 +215,7 @@ struct config {
 	struct config_content_trust	 content_trust;
 	const struct config_rule	*rules;
 	size_t				 nrules;
+	const char			*unpinned_key;	/* config_pins_key() of no pins */
 	struct config_priv		*priv;		/* memory and reference count */
 };
 
@@ -267,7 +270,10 @@ enum config_pin_source {
 	CONFIG_PIN_SRC_RULE_TOFU,
 };
 
-/* The effective policy for one GUN. Every pointer is borrowed from the config. */
+/*
+ * The effective policy for one GUN. Every pointer is borrowed from the
+ * config; pins.key is set (computed once, at load).
+ */
 struct config_policy {
 	enum config_mode	 mode;
 	const char		*mode_from;	/* why: "content-trust.mode", "repositories rule", ... */
@@ -323,6 +329,17 @@ int		 config_gun(const struct config_registry *reg, const char *repo,
 
 /* 1 if push/delete to repo (a registry path) passes through on reg. */
 int		 config_push_allowed(const struct config_registry *reg, const char *repo);
+
+/*
+ * pins->key for pins: 64 hex digits of a SHA-256 over kind, tofu, the IDs
+ * and the CA bundle (pins->key itself is ignored), so that equal pins get
+ * equal keys and a cache keyed by it (proxy/notary.c) never reuses a
+ * verdict across a change of pins. Called at load for every pin of the
+ * config; the command line calls it for its own. Returns 0, or -1 (out of
+ * memory) with out set to "".
+ */
+#define CONFIG_PINS_KEY_LEN	65
+int		 config_pins_key(const struct trust_pins *, char out[CONFIG_PINS_KEY_LEN]);
 
 /* ---- syntax helpers (also used by the loader; exposed for the proxy and tests) ---- */
 

@@ -107,6 +107,7 @@ config_policy_for(const struct config *cfg, const char *gun, struct config_polic
 	out->rule_index = -1;
 	out->mode = ct->mode;
 	out->pins.kind = TRUST_PIN_NONE;
+	out->pins.key = cfg->unpinned_key;
 	if (gun == NULL || !config_gun_valid(gun)) {
 		snprintf(out->explain, sizeof(out->explain),
 		    "\"%.200s\" is not a valid GUN", gun ? gun : "(null)");
@@ -141,6 +142,7 @@ config_policy_for(const struct config *cfg, const char *gun, struct config_polic
 		out->pins.kind = TRUST_PIN_CERT_IDS;
 		out->pins.ids = e->ids;
 		out->pins.nids = e->nids;
+		out->pins.key = e->pins_key;
 		out->pin_key = e->key;
 		out->pin_source = score == SIZE_MAX ? CONFIG_PIN_SRC_CERT_IDS_EXACT :
 		    CONFIG_PIN_SRC_CERT_IDS_WILDCARD;
@@ -150,6 +152,7 @@ config_policy_for(const struct config *cfg, const char *gun, struct config_polic
 		out->pins.kind = TRUST_PIN_ROOT_KEYS;
 		out->pins.ids = e->ids;
 		out->pins.nids = e->nids;
+		out->pins.key = e->pins_key;
 		out->pin_key = e->key;
 		if (e->official)
 			out->pin_source = CONFIG_PIN_SRC_OFFICIAL;
@@ -164,6 +167,7 @@ config_policy_for(const struct config *cfg, const char *gun, struct config_polic
 		out->pins.kind = TRUST_PIN_CA;
 		out->pins.ca_pem = r->ca_pem;
 		out->pins.ca_len = r->ca_len;
+		out->pins.key = r->pins_key;
 		out->ca_file = r->ca;
 		out->pin_source = CONFIG_PIN_SRC_RULE_CA;
 		snprintf(out->explain, sizeof(out->explain),
@@ -171,6 +175,7 @@ config_policy_for(const struct config *cfg, const char *gun, struct config_polic
 		    rscore == SIZE_MAX ? "exact" : "wildcard", r->ca);
 	} else if (r != NULL && r->tofu) {
 		out->pins.tofu = 1;
+		out->pins.key = r->pins_key;
 		out->pin_source = CONFIG_PIN_SRC_RULE_TOFU;
 		snprintf(out->explain, sizeof(out->explain),
 		    "repositories[%d] \"%s\" (%s): tofu (trust on first use)",

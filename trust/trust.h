@@ -106,6 +106,8 @@ struct trust_pins {
 	const unsigned char	 *ca_pem;	/* PEM bundle, CA */
 	size_t			  ca_len;
 	int			  tofu;		/* NONE only: allow trust on first use */
+	const char		 *key;		/* not used by trust/: identifies these pins for
+						 * a cache (config_pins_key), or NULL */
 };
 
 /*

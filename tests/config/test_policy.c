@@ -264,6 +264,43 @@ UNIT_TEST(policy_rule_tofu_and_nothing)
 	config_free(cfg);
 }
 
+/* Every policy carries its pins' key, computed at load: equal pins, equal keys. */
+UNIT_TEST(policy_pins_key_set_once_at_load)
+{
+	struct config		*cfg, *cfg2;
+	struct config_policy	 p[6], q;
+	char			 frag[1024], k[CONFIG_PINS_KEY_LEN];
+	size_t			 i, j;
+
+	snprintf(frag, sizeof(frag), "\"content-trust\": {\"trust-pinning\": {"
+	    "\"root-keys\": {\"docker.io/rk/*\": [\"" A "\"]},"
+	    "\"cert-ids\": {\"docker.io/ci/*\": [\"" A "\"]}}},"
+	    "\"repositories\": [{\"match\": \"docker.io/ca/*\", \"ca\": \"%s\"},"
+	    "{\"match\": \"docker.io/tofu/*\", \"tofu\": true}]", cfgt_ca());
+	cfg = load(frag);
+	p[0] = pol(cfg, "docker.io/rk/x");
+	p[1] = pol(cfg, "docker.io/ci/x");	/* same ID, other kind */
+	p[2] = pol(cfg, "docker.io/ca/x");
+	p[3] = pol(cfg, "docker.io/tofu/x");
+	p[4] = pol(cfg, "docker.io/none/x");
+	p[5] = pol(cfg, "docker.io/rk/y");	/* same entry as p[0] */
+	for (i = 0; i < 6; i++) {
+		T_ASSERT(p[i].pins.key != NULL && strlen(p[i].pins.key) == 64);
+		T_EQ_INT(config_pins_key(&p[i].pins, k), 0);
+		T_EQ_STR(p[i].pins.key, k);
+	}
+	for (i = 0; i < 5; i++)
+		for (j = i + 1; j < 5; j++)
+			T_ASSERT(strcmp(p[i].pins.key, p[j].pins.key) != 0);
+	T_ASSERT(p[0].pins.key == p[5].pins.key);	/* no per-request work */
+	/* the same pins in a reloaded config: the same key */
+	cfg2 = load(frag);
+	q = pol(cfg2, "docker.io/rk/x");
+	T_EQ_STR(q.pins.key, p[0].pins.key);
+	config_free(cfg2);
+	config_free(cfg);
+}
+
 UNIT_TEST(policy_rule_matching_one_rule_never_merged)
 {
 	struct config *cfg = load("\"content-trust\": {\"mode\": \"enforced\", "
