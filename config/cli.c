@@ -39,7 +39,7 @@ kind_name(enum trust_pin_kind k)
 }
 
 static void
-explain(const struct config *cfg, const struct config_policy *pol, const char *gun)
+explain(const struct config_policy *pol, const char *gun)
 {
 	size_t i;
 
@@ -76,7 +76,6 @@ explain(const struct config *cfg, const struct config_policy *pol, const char *g
 		printf("verdict: every pull %s (invalid trust pinning specified)\n",
 		    pol->mode == CONFIG_MODE_ENFORCED ? "is refused" :
 		    "fails verification and is let through (permissive)");
-	(void)cfg;
 }
 
 int
@@ -128,7 +127,7 @@ config_cli_check(int argc, char **argv)
 			fprintf(stderr, "dctproxy check-config: --explain: %s\n", pol.explain);
 			rc = 1;
 		} else
-			explain(cfg, &pol, gun);
+			explain(&pol, gun);
 	}
 	config_free(cfg);
 	return rc;

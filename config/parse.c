@@ -446,24 +446,5 @@ config_repo_valid(const char *s)
 int
 config_role_valid(const char *s)
 {
-	const char	*p, *seg;
-	size_t		 n = strlen(s), sl;
-
-	if (strcmp(s, "targets") == 0)
-		return 1;
-	if (n >= 256 || strncmp(s, "targets/", 8) != 0 || n == 8)
-		return 0;
-	for (p = s; *p != '\0'; p++)
-		if (!is_lower_alnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '/')
-			return 0;
-	/* path.Clean(role) == role: no empty, "." or ".." segment, no trailing '/'. */
-	for (seg = s + 8; ; seg = p + 1) {
-		p = strchr(seg, '/');
-		sl = p ? (size_t)(p - seg) : strlen(seg);
-		if (sl == 0 || (sl == 1 && seg[0] == '.') ||
-		    (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-			return 0;
-		if (p == NULL)
-			return 1;
-	}
+	return trust_role_valid(s);
 }
