@@ -16,11 +16,17 @@
 
 #include <event2/event.h>
 
+#include "config/config.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_int.h"
 
-#define CLI_MAX_PINS	64
-#define CLI_MAX_ROLES	16
+const char cli_lookup_usage[] =
+    "lookup [--server URL] [--ca FILE] [--username USER] [--password-env VAR]\n"
+    "          [--state DIR] [--pin-cert-id ID]... [--pin-root-key ID]... [--pin-ca FILE]\n"
+    "          [--tofu] [--role ROLE]... [--at RFC3339] GUN TAG|sha256:DIGEST";
+const char cli_verify_usage[] =
+    "verify --dir DIR --gun GUN [--at RFC3339] [--state DIR] [--pin-cert-id ID]...\n"
+    "          [--pin-root-key ID]... [--pin-ca FILE] [--tofu] [--role ROLE]... [TAG]";
 
 struct cli_trust {
 	const char		*server;
@@ -31,8 +37,8 @@ struct cli_trust {
 	const char		*tag;
 	const char		*user;
 	const char		*password;
-	const char		*ids[CLI_MAX_PINS];
-	const char		*roles[CLI_MAX_ROLES];
+	const char		*ids[CONFIG_MAX_PIN_IDS];
+	const char		*roles[CONFIG_MAX_ROLES];
 	size_t			 nroles;
 	uint8_t			*ca_pem;
 	struct trust_pins	 pins;
@@ -43,28 +49,9 @@ struct cli_trust {
 static int
 usage(const char *cmd)
 {
-	if (strcmp(cmd, "lookup") == 0)
-		fprintf(stderr, "usage: dctproxy lookup [--server URL] [--ca FILE] "
-		    "[--state DIR] [--pin-cert-id ID]...\n"
-		    "           [--pin-root-key ID]... [--pin-ca FILE] [--tofu] "
-		    "[--role ROLE]... [--at RFC3339] GUN TAG|sha256:DIGEST\n");
-	else
-		fprintf(stderr, "usage: dctproxy verify --dir DIR --gun GUN [--at RFC3339] "
-		    "[--state DIR] [--pin-cert-id ID]...\n"
-		    "           [--pin-root-key ID]... [--pin-ca FILE] [--tofu] "
-		    "[--role ROLE]... [TAG]\n");
+	fprintf(stderr, "usage: dctproxy %s\n", strcmp(cmd, "lookup") == 0 ?
+	    cli_lookup_usage : cli_verify_usage);
 	return 2;
-}
-
-static int
-is_hexid(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == 64;
 }
 
 static int
@@ -92,6 +79,12 @@ read_all(const char *path, size_t max, size_t *lenp)
 		return NULL;
 	}
 	n = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		fclose(f);
+		free(buf);
+		errno = EIO;
+		return NULL;
+	}
 	fclose(f);
 	if (n > max) {
 		free(buf);
@@ -151,20 +144,22 @@ parse(struct cli_trust *c, int argc, char **argv)
 			break;
 		case 'C':
 		case 'K':
-			if (!is_hexid(optarg)) {
+			if (!config_id_valid(optarg)) {
 				fprintf(stderr, "dctproxy: pin %s: expected 64 lower-case "
 				    "hex digits\n", optarg);
 				return -1;
 			}
 			if (set_kind(c, ch == 'C' ? TRUST_PIN_CERT_IDS :
-			    TRUST_PIN_ROOT_KEYS) == -1 || c->pins.nids >= CLI_MAX_PINS)
+			    TRUST_PIN_ROOT_KEYS) == -1 || c->pins.nids >= CONFIG_MAX_PIN_IDS)
 				return -1;
 			c->ids[c->pins.nids++] = optarg;
 			break;
 		case 'A':
 			if (set_kind(c, TRUST_PIN_CA) == -1)
 				return -1;
-			if ((c->ca_pem = read_all(optarg, 1024 * 1024, &len)) == NULL) {
+			free(c->ca_pem);	/* the last --pin-ca counts */
+			c->pins.ca_pem = NULL;
+			if ((c->ca_pem = read_all(optarg, CONFIG_MAX_PEM_LEN, &len)) == NULL) {
 				fprintf(stderr, "dctproxy: --pin-ca %s: %s\n", optarg,
 				    strerror(errno));
 				return -1;
@@ -174,7 +169,7 @@ parse(struct cli_trust *c, int argc, char **argv)
 			break;
 		case 'T': c->pins.tofu = 1; break;
 		case 'r':
-			if (c->nroles >= CLI_MAX_ROLES || !trust_role_valid(optarg)) {
+			if (c->nroles >= CONFIG_MAX_ROLES || !trust_role_valid(optarg)) {
 				fprintf(stderr, "dctproxy: --role %s: not a valid role\n",
 				    optarg);
 				return -1;
@@ -319,7 +314,9 @@ cli_lookup(int argc, char **argv)
 	struct notary_server	 srv;
 	struct fetch_ctx	*fetch = NULL;
 	struct notary		*n = NULL;
-	char			 url[1024];
+	struct config_url	 u;
+	char			 url[1024], ubuf[4 * (CONFIG_MAX_URL_LEN + 1)], err[128];
+	char			 key[CONFIG_PINS_KEY_LEN];
 	int			 i;
 
 	memset(&c, 0, sizeof(c));
@@ -335,16 +332,28 @@ cli_lookup(int argc, char **argv)
 		free(c.ca_pem);
 		return 2;
 	}
-	if (c.server == NULL)
+	if (c.server == NULL) {
 		default_server(c.gun, url, sizeof(url));
+		c.server = url;
+	}
+	if (config_url_parse(c.server, &u, ubuf, sizeof(ubuf), err, sizeof(err)) == -1) {
+		fprintf(stderr, "dctproxy: --server %s: %s\n", c.server, err);
+		free(c.ca_pem);
+		return 2;
+	}
 	memset(&srv, 0, sizeof(srv));
-	srv.url = c.server ? c.server : url;
+	srv.url = u.base;
 	srv.ca_file = c.ca;
 	srv.username = c.user;
 	srv.password = c.password;
 	srv.timeout_ms = 30000;
 	r.c = &c;
 	r.rc = 1;
+	if (config_pins_key(&c.pins, key) == -1) {
+		fprintf(stderr, "dctproxy: out of memory\n");
+		goto out;
+	}
+	c.pins.key = key;
 	if ((r.base = event_base_new()) == NULL ||
 	    (fetch = fetch_ctx_new(r.base)) == NULL ||
 	    (n = notary_new(fetch, c.state, 0)) == NULL) {

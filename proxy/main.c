@@ -9,30 +9,29 @@
 
 #include "config/config.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_int.h"
 
 struct command {
 	const char	*name;
 	int		(*fn)(int, char **);
-	const char	*usage;
+	const char	*synopsis;
+	const char	*what;
 };
 
 static const struct command commands[] = {
 	{ "check-config", config_cli_check,
-	    "check-config -c FILE [--root DIR] [--explain GUN]\n"
-	    "      Validate a configuration file; print the trust policy of GUN." },
-	{ "lookup", cli_lookup,
-	    "lookup [--server URL] [--ca FILE] [--state DIR] [--pin-cert-id ID]...\n"
-	    "          [--pin-root-key ID]... [--pin-ca FILE] [--tofu] GUN TAG\n"
-	    "      Fetch and verify GUN's trust data; print the signed digest of TAG." },
+	    "check-config -c FILE [--root DIR] [--explain GUN]",
+	    "Validate a configuration file; print the trust policy of GUN." },
+	{ "lookup", cli_lookup, cli_lookup_usage,
+	    "Fetch and verify GUN's trust data; print the signed digest of TAG." },
 	{ "serve", cli_serve,
-	    "serve -c FILE\n"
-	    "      Run the verifying registry proxy (SIGHUP reloads FILE, SIGUSR1 reopens the audit log)." },
+	    "serve -c FILE",
+	    "Run the verifying registry proxy (SIGHUP reloads FILE, SIGUSR1 reopens the audit log)." },
 	{ "healthcheck", cli_healthcheck,
-	    "healthcheck (-c FILE | --url URL)\n"
-	    "      Ask a running proxy's /healthz; exit 0 when it answers 200." },
-	{ "verify", cli_verify,
-	    "verify --dir DIR --gun GUN [--at RFC3339] [pins...] [TAG]\n"
-	    "      Verify metadata files on disk offline; print the trusted targets or TAG." },
+	    "healthcheck (-c FILE | --url URL)",
+	    "Ask a running proxy's /healthz; exit 0 when it answers 200." },
+	{ "verify", cli_verify, cli_verify_usage,
+	    "Verify metadata files on disk offline; print the trusted targets or TAG." },
 };
 
 static void
@@ -45,7 +44,7 @@ usage(FILE *f)
 	    "Docker Content Trust verification proxy for the Registry HTTP API v2.\n\n"
 	    "commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %s\n", commands[i].usage);
+		fprintf(f, "  %s\n      %s\n", commands[i].synopsis, commands[i].what);
 }
 
 int

@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "proxy/proxy_int.h"
 
 #define NOTARY_MAX_ENTRIES	4096	/* GUNs cached at once */
@@ -37,18 +35,19 @@ struct waiter {
 };
 
 struct entry {
-	char			*key;		/* pins fingerprint, server, GUN */
-	char			*gun;
+	char			*gun;		/* the key: GUN, server, pins' key */
 	char			*url;
+	char			*pins_key;
+	/* the server's settings, taken again when an update starts */
 	char			*ca_file;
 	char			*username;
 	char			*password;
+	long			 connect_timeout_ms;
 	long			 timeout_ms;
 	struct trust_repo	*repo;		/* last verified result, or NULL */
 	time_t			 fetched;
 	struct trust_update	*u;		/* update in flight */
 	int			 fetch_failed;	/* the update in flight reported a fetch failure */
-	const struct trust_pins	*pins;		/* borrowed from the first waiter */
 	size_t			 nwaiters;
 	TAILQ_HEAD(waiterhead, waiter) waiters;
 	TAILQ_ENTRY(entry)	 lru;
@@ -85,6 +84,12 @@ notary_new(struct fetch_ctx *fetch, const char *state_dir, time_t freshness)
 }
 
 void
+notary_set_freshness(struct notary *n, time_t freshness)
+{
+	n->freshness = freshness;
+}
+
+void
 notary_set_observer(struct notary *n, notary_observer cb, void *arg)
 {
 	n->observer = cb;
@@ -111,11 +116,13 @@ entry_free(struct entry *e)
 	}
 	trust_update_free(e->u);
 	trust_repo_free(e->repo);
-	free(e->key);
 	free(e->gun);
 	free(e->url);
+	free(e->pins_key);
 	free(e->ca_file);
 	free(e->username);
+	if (e->password != NULL)
+		explicit_bzero(e->password, strlen(e->password));
 	free(e->password);
 	free(e);
 }
@@ -135,52 +142,20 @@ notary_free(struct notary *n)
 	free(n);
 }
 
-/* A fingerprint of the pins, so a policy change never reuses a result. */
-static void
-pins_fingerprint(const struct trust_pins *p, char out[65])
-{
-	EVP_MD_CTX	*c = EVP_MD_CTX_new();
-	uint8_t		 d[32];
-	unsigned int	 dl = 0;
-	size_t		 i;
-	char		 hdr[64];
-
-	memset(d, 0, sizeof(d));
-	if (c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
-		snprintf(hdr, sizeof(hdr), "%d/%d/%zu/", (int)p->kind, p->tofu, p->nids);
-		EVP_DigestUpdate(c, hdr, strlen(hdr));
-		for (i = 0; i < p->nids; i++)
-			EVP_DigestUpdate(c, p->ids[i], strlen(p->ids[i]) + 1);
-		if (p->ca_pem != NULL)
-			EVP_DigestUpdate(c, p->ca_pem, p->ca_len);
-		EVP_DigestFinal_ex(c, d, &dl);
-	}
-	EVP_MD_CTX_free(c);
-	trust_hex(d, 32, out);
-}
-
-static char *
-dupnull(const char *s)
-{
-	return s == NULL ? NULL : strdup(s);
-}
-
+/*
+ * The entry of (GUN, server, pins), made if need be. The pins' key was
+ * computed when the pins were made (config_pins_key), so a policy change
+ * never reuses a result and no request hashes anything.
+ */
 static struct entry *
 entry_get(struct notary *n, const struct notary_server *srv, const char *gun,
     const struct trust_pins *pins)
 {
 	struct entry	*e;
-	char		 fp[65], *key;
-	size_t		 klen;
 
-	pins_fingerprint(pins, fp);
-	klen = strlen(fp) + strlen(srv->url) + strlen(gun) + 3;
-	if ((key = malloc(klen)) == NULL)
-		return NULL;
-	snprintf(key, klen, "%s %s %s", fp, srv->url, gun);
 	TAILQ_FOREACH(e, &n->entries, lru)
-		if (strcmp(e->key, key) == 0) {
-			free(key);
+		if (strcmp(e->gun, gun) == 0 && strcmp(e->url, srv->url) == 0 &&
+		    strcmp(e->pins_key, pins->key) == 0) {
 			TAILQ_REMOVE(&n->entries, e, lru);
 			TAILQ_INSERT_HEAD(&n->entries, e, lru);
 			return e;
@@ -198,24 +173,50 @@ entry_get(struct notary *n, const struct notary_server *srv, const char *gun,
 			n->nentries--;
 		}
 	}
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		free(key);
+	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
-	}
 	TAILQ_INIT(&e->waiters);
 	e->n = n;
-	e->key = key;
-	e->timeout_ms = srv->timeout_ms > 0 ? srv->timeout_ms : 30000;
 	if ((e->gun = strdup(gun)) == NULL || (e->url = strdup(srv->url)) == NULL ||
-	    (srv->ca_file && (e->ca_file = strdup(srv->ca_file)) == NULL) ||
-	    (srv->username && (e->username = dupnull(srv->username)) == NULL) ||
-	    (srv->password && (e->password = dupnull(srv->password)) == NULL)) {
+	    (e->pins_key = strdup(pins->key)) == NULL) {
 		entry_free(e);
 		return NULL;
 	}
 	TAILQ_INSERT_HEAD(&n->entries, e, lru);
 	n->nentries++;
 	return e;
+}
+
+/*
+ * Take srv's CA, credentials and timeouts for the update about to start:
+ * a reload may have changed them since the entry was made. Returns 0, or
+ * -1 on out of memory (e unchanged).
+ */
+static int
+entry_settings(struct entry *e, const struct notary_server *srv)
+{
+	char *ca = NULL, *user = NULL, *pass = NULL;
+
+	if ((srv->ca_file != NULL && (ca = strdup(srv->ca_file)) == NULL) ||
+	    (srv->username != NULL && (user = strdup(srv->username)) == NULL) ||
+	    (srv->password != NULL && (pass = strdup(srv->password)) == NULL)) {
+		free(ca);
+		free(user);
+		free(pass);
+		return -1;
+	}
+	free(e->ca_file);
+	free(e->username);
+	if (e->password != NULL)
+		explicit_bzero(e->password, strlen(e->password));
+	free(e->password);
+	e->ca_file = ca;
+	e->username = user;
+	e->password = pass;
+	e->timeout_ms = srv->timeout_ms > 0 ? srv->timeout_ms : 30000;
+	e->connect_timeout_ms = srv->connect_timeout_ms > 0 ? srv->connect_timeout_ms :
+	    e->timeout_ms < 10000 ? e->timeout_ms : 10000;
+	return 0;
 }
 
 static int
@@ -235,7 +236,6 @@ finish(struct entry *e, const struct trust_repo *repo, const struct trust_error 
 	TAILQ_INIT(&ws);
 	TAILQ_CONCAT(&ws, &e->waiters, entry);
 	e->nwaiters = 0;
-	e->pins = NULL;
 	while ((w = TAILQ_FIRST(&ws)) != NULL) {
 		TAILQ_REMOVE(&ws, w, entry);
 		w->cb(repo, err, w->arg);
@@ -304,7 +304,6 @@ step(struct entry *e)
 	struct trust_error	 err;
 	enum trust_step		 s;
 	char			 url[FETCH_MAX_URL];
-	size_t			 ul;
 
 	s = trust_update_next(e->u, &f);
 	if (s == TRUST_STEP_DONE) {
@@ -315,11 +314,8 @@ step(struct entry *e)
 		failed(e, trust_update_error(e->u));
 		return;
 	}
-	ul = strlen(e->url);
-	while (ul > 0 && e->url[ul - 1] == '/')
-		ul--;
-	if ((size_t)snprintf(url, sizeof(url), "%.*s/v2/%s/_trust/tuf/%s", (int)ul, e->url,
-	    e->gun, f.path) >= sizeof(url)) {
+	if ((size_t)snprintf(url, sizeof(url), "%s/v2/%s/_trust/tuf/%s", e->url, e->gun,
+	    f.path) >= sizeof(url)) {
 		report(e, NOTARY_FETCHED);
 		report(e, NOTARY_FETCH_FAILED);
 		trust_update_feed(e->u, TRUST_FETCH_NETERR, NULL, 0, "URL too long");
@@ -330,7 +326,7 @@ step(struct entry *e)
 	o.ca_file = e->ca_file;
 	o.username = e->username;
 	o.password = e->password;
-	o.connect_timeout_ms = e->timeout_ms < 10000 ? e->timeout_ms : 10000;
+	o.connect_timeout_ms = e->connect_timeout_ms;
 	o.timeout_ms = e->timeout_ms;
 	/* fetch treats 0 as "default cap": ask for 1 and let trust refuse 1 byte */
 	o.max_len = f.max_len > 0 ? f.max_len : 1;
@@ -351,7 +347,7 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 	struct trust_state	*cached = NULL;
 	struct trust_error	 err;
 
-	if ((e = entry_get(n, srv, gun, pins)) == NULL)
+	if (pins->key == NULL || (e = entry_get(n, srv, gun, pins)) == NULL)
 		return -1;
 	if (e->u == NULL && fresh(e, now)) {
 		cb(e->repo, NULL, arg);
@@ -365,12 +361,16 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 	e->nwaiters++;
 	if (e->u != NULL)
 		return 0;	/* joins the update in flight */
+	if (entry_settings(e, srv) == -1) {
+		trust_seterr(&err, TRUST_E_INTERNAL, "out of memory");
+		finish(e, NULL, &err);
+		return 0;
+	}
 	if (n->state_dir != NULL &&
 	    trust_store_load(n->state_dir, gun, &cached, &err) == -1) {
 		finish(e, NULL, &err);
 		return 0;
 	}
-	e->pins = pins;
 	e->fetch_failed = 0;
 	e->u = trust_update_new(gun, pins, cached, now);
 	trust_state_free(cached);

@@ -63,14 +63,24 @@ void			 fetch_ctx_free(struct fetch_ctx *);
 int			 fetch_get(struct fetch_ctx *, const char *url,
 			    const struct fetch_opts *, fetch_cb, void *arg);
 
+/* ---- cli_trust.c: the synopses of `lookup` and `verify` (also for main.c's help) ---- */
+extern const char	cli_lookup_usage[];
+extern const char	cli_verify_usage[];
+
 /* ---- notary.c: verified trust data per GUN, cached, on the event loop ---- */
 
+/*
+ * A Notary server and how to reach it. Read when an update starts (a
+ * reload's new CA, credentials and timeouts apply to the next update of a
+ * cached GUN).
+ */
 struct notary_server {
-	const char	*url;		/* https://notary.example.com[:port] */
+	const char	*url;		/* https://notary.example.com[:port], no trailing '/' */
 	const char	*ca_file;	/* may be NULL */
 	const char	*username;	/* may be NULL */
 	const char	*password;
-	long		 timeout_ms;
+	long		 connect_timeout_ms;	/* 0: the smaller of timeout_ms and 10 s */
+	long		 timeout_ms;	/* each metadata file; 0: 30 s */
 };
 
 struct notary;
@@ -82,6 +92,8 @@ struct notary;
  */
 struct notary	*notary_new(struct fetch_ctx *, const char *state_dir, time_t freshness);
 void		 notary_free(struct notary *);
+/* Change the freshness interval (a reload); applies to cached results too. */
+void		 notary_set_freshness(struct notary *, time_t freshness);
 
 /*
  * What an observer (the server's metrics) hears, with the server's URL:
@@ -112,8 +124,10 @@ typedef void	(*notary_cb)(const struct trust_repo *, const struct trust_error *,
 
 /*
  * Verified trust data of gun from server under pins (both borrowed until
- * the callback). Concurrent requests for one GUN share one update.
- * Returns 0, or -1 (cb not called) on out of memory.
+ * the callback). Results are cached per (GUN, server URL, pins->key):
+ * pins->key must be set (config_pins_key). Concurrent requests for one
+ * GUN share one update. Returns 0, or -1 (cb not called) on out of
+ * memory or without pins->key.
  */
 int		 notary_get(struct notary *, const struct notary_server *,
 		    const char *gun, const struct trust_pins *, time_t now,
