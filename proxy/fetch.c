@@ -54,6 +54,13 @@ struct hdr {
 	char	*value;
 };
 
+/* A growing body; the fetch layer caps the total (max_len) before it grows. */
+struct buf {
+	uint8_t	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
 /* Which token a URL prefix was last answered with, to send it up front. */
 struct hint {
 	char	*prefix;	/* origin + path up to the repository, \n user */
@@ -83,7 +90,7 @@ struct fetch_req {
 	int			 follow;
 	int			 head;
 	int			 post;
-	uint8_t			*post_body;	/* POST: our copy, sent on every attempt */
+	const uint8_t		*post_body;	/* POST: borrowed, sent on every attempt */
 	size_t			 post_len;
 	char			*post_ctype;	/* "Content-Type: ..." or NULL */
 	char			 method[8];	/* an upload's method */
@@ -111,8 +118,7 @@ struct fetch_req {
 	struct fetch_req	*token_req;	/* pending token request */
 	char			*token_key;
 	char			*proactive_key;	/* token sent up front, from a hint */
-	uint8_t			*tokbuf;	/* its body */
-	size_t			 toklen;
+	struct buf		 tokbuf;	/* its body */
 	int			 cancelled;
 	int			 in_multi;
 };
@@ -153,6 +159,47 @@ static void
 mono_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+/* Append len bytes to b, doubling its capacity. Returns 0, or -1 (out of memory). */
+static int
+buf_append(struct buf *b, const uint8_t *p, size_t len)
+{
+	uint8_t	*n;
+	size_t	 ncap;
+
+	if (len > b->cap - b->len) {
+		ncap = b->cap ? b->cap : 16384;
+		while (ncap - b->len < len)
+			ncap *= 2;
+		if ((n = realloc(b->p, ncap)) == NULL)
+			return -1;
+		b->p = n;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+static void
+buf_clear(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* r->auth_line = "Authorization: Bearer <tok>". Returns 0, or -1 (out of memory, no line). */
+static int
+set_bearer(struct fetch_req *r, const char *tok)
+{
+	size_t n = sizeof("Authorization: Bearer ") + strlen(tok);
+
+	wipe_free(r->auth_line);
+	if ((r->auth_line = malloc(n)) == NULL)
+		return -1;
+	snprintf(r->auth_line, n, "Authorization: Bearer %s", tok);
+	return 0;
 }
 
 static void
@@ -312,11 +359,7 @@ fetch_ctx_free(struct fetch_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	while ((r = TAILQ_FIRST(&ctx->zombies)) != NULL) {
-		TAILQ_REMOVE(&ctx->zombies, r, entry);
-		TAILQ_INSERT_TAIL(&ctx->reqs, r, entry);
-		req_free(r);
-	}
+	reap(ctx);	/* never called with curl on the stack */
 	while ((r = TAILQ_FIRST(&ctx->reqs)) != NULL)
 		req_free(r);
 	curl_multi_cleanup(ctx->multi);
@@ -496,20 +539,14 @@ use_hint(struct fetch_req *r)
 {
 	const char	*key, *tok;
 	char		*prefix;
-	size_t		 n;
 
 	if (!r->token_auth || (prefix = hint_prefix(r->url, r->username)) == NULL)
 		return;
 	if ((key = hint_get(r->ctx, prefix)) != NULL &&
-	    (tok = token_get(r->ctx, key)) != NULL) {
-		n = strlen(tok) + 32;
-		if ((r->auth_line = malloc(n)) != NULL &&
-		    (r->proactive_key = strdup(key)) != NULL)
-			snprintf(r->auth_line, n, "Authorization: Bearer %s", tok);
-		else {
-			free(r->auth_line);
-			r->auth_line = NULL;
-		}
+	    (tok = token_get(r->ctx, key)) != NULL &&
+	    (r->proactive_key = strdup(key)) != NULL && set_bearer(r, tok) == -1) {
+		free(r->proactive_key);
+		r->proactive_key = NULL;
 	}
 	free(prefix);
 }
@@ -677,11 +714,10 @@ req_free(struct fetch_req *r)
 		wipe_free(r->headers[i]);
 	free(r->headers);
 	wipe_free(r->auth_line);
-	free(r->post_body);
 	free(r->post_ctype);
 	free(r->token_key);
 	free(r->proactive_key);
-	free(r->tokbuf);
+	buf_clear(&r->tokbuf);
 	free(r);
 }
 
@@ -946,17 +982,11 @@ retry(struct fetch_req *r)
 static int
 token_data(struct fetch_req *tr, const uint8_t *p, size_t len, void *arg)
 {
-	struct fetch_req	*r = arg;
-	uint8_t			*n;
+	struct fetch_req *r = arg;
 
 	(void)tr;
-	/* the fetch layer has already capped the total at FETCH_MAX_TOKEN_LEN */
-	if ((n = realloc(r->tokbuf, r->toklen + len)) == NULL)
-		return -1;
-	memcpy(n + r->toklen, p, len);
-	r->tokbuf = n;
-	r->toklen += len;
-	return 0;
+	/* the fetch layer caps the total at FETCH_MAX_TOKEN_LEN */
+	return buf_append(&r->tokbuf, p, len);
 }
 
 static void
@@ -980,7 +1010,8 @@ token_done(struct fetch_req *tr, int status, const char *error, void *arg)
 			    error ? error : "unknown error");
 		goto fail;
 	}
-	root = json_loadb((const char *)r->tokbuf, r->toklen, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb((const char *)r->tokbuf.p, r->tokbuf.len, JSON_REJECT_DUPLICATES,
+	    &jerr);
 	if (root == NULL || !json_is_object(root)) {
 		snprintf(msg, sizeof(msg), "token response is not a JSON object");
 		goto fail;
@@ -1012,22 +1043,18 @@ token_done(struct fetch_req *tr, int status, const char *error, void *arg)
 		if (e > ttl)
 			ttl = (long)e;
 	}
-	free(r->auth_line);
-	if ((r->auth_line = malloc(n + 32)) == NULL) {
+	if (set_bearer(r, tok) == -1) {
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto fail;
 	}
-	snprintf(r->auth_line, n + 32, "Authorization: Bearer %s", tok);
 	token_put(r->ctx, r->token_key, tok, ttl);
 	json_decref(root);
-	free(r->tokbuf);
-	r->tokbuf = NULL;
+	buf_clear(&r->tokbuf);
 	retry(r);
 	return;
 fail:
 	json_decref(root);
-	free(r->tokbuf);
-	r->tokbuf = NULL;
+	buf_clear(&r->tokbuf);
 	finish(r, 401, msg);
 }
 
@@ -1036,13 +1063,13 @@ static struct fetch_req	*req_new(struct fetch_ctx *, const char *,
 			    const struct fetch_handlers *, void *);
 
 static int
-add_param(char *url, size_t cap, CURL *e, const char *name, const char *value)
+add_param(char *url, size_t cap, const char *name, const char *value)
 {
 	char	*esc;
 	size_t	 len = strlen(url);
 	int	 n;
 
-	if ((esc = curl_easy_escape(e, value, 0)) == NULL)
+	if ((esc = curl_easy_escape(NULL, value, 0)) == NULL)	/* NULL: curl >= 7.82 */
 		return -1;
 	n = snprintf(url + len, cap - len, "%c%s=%s",
 	    strchr(url, '?') ? '&' : '?', name, esc);
@@ -1062,7 +1089,6 @@ start_auth(struct fetch_req *r)
 	const char		*tok;
 	char			 url[FETCH_MAX_URL], *scope, *sp, *save = NULL;
 	size_t			 klen;
-	CURL			*e;
 
 	if (!pick_challenge(r, &c)) {
 		finish(r, 401, "unauthorized");
@@ -1085,39 +1111,30 @@ start_auth(struct fetch_req *r)
 	if (r->proactive_key != NULL && strcmp(r->proactive_key, r->token_key) == 0)
 		token_forget(r->ctx, r->token_key);	/* it was refused: get a new one */
 	if ((tok = token_get(r->ctx, r->token_key)) != NULL) {
-		free(r->auth_line);
-		if ((r->auth_line = malloc(strlen(tok) + 32)) == NULL) {
+		if (set_bearer(r, tok) == -1) {
 			finish(r, TRUST_FETCH_NETERR, "out of memory");
 			return;
 		}
-		snprintf(r->auth_line, strlen(tok) + 32, "Authorization: Bearer %s", tok);
 		retry(r);
 		return;
 	}
 
 	/* GET realm?service=..&scope=..[&scope=..] (docker: one scope param each) */
-	if (strlen(c.realm) >= sizeof(url) || (e = curl_easy_init()) == NULL) {
-		finish(r, 401, "token realm too long");
-		return;
-	}
-	memcpy(url, c.realm, strlen(c.realm) + 1);
+	memcpy(url, c.realm, sizeof(url));	/* the same size, NUL-terminated */
 	scope = strdup(c.scope);
 	if (scope == NULL || (c.service[0] != '\0' &&
-	    add_param(url, sizeof(url), e, "service", c.service) == -1)) {
+	    add_param(url, sizeof(url), "service", c.service) == -1)) {
 		free(scope);
-		curl_easy_cleanup(e);
 		finish(r, 401, "token request URL too long");
 		return;
 	}
 	for (sp = strtok_r(scope, " ", &save); sp != NULL; sp = strtok_r(NULL, " ", &save))
-		if (add_param(url, sizeof(url), e, "scope", sp) == -1) {
+		if (add_param(url, sizeof(url), "scope", sp) == -1) {
 			free(scope);
-			curl_easy_cleanup(e);
 			finish(r, 401, "token request URL too long");
 			return;
 		}
 	free(scope);
-	curl_easy_cleanup(e);
 
 	memset(&o, 0, sizeof(o));
 	o.ca_file = r->ca_file;
@@ -1261,29 +1278,20 @@ req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 		    strcmp(so->method, "GET") != 0)
 			goto fail;
 	}
-	if (r->upload != NULL && so->content_type != NULL) {
-		size_t n = strlen(so->content_type) + 16;
+	if (r->post) {
+		if (so->body_len > FETCH_MAX_POST_LEN || (so->body_len > 0 && so->body == NULL))
+			goto fail;
+		/* never NULL: curl would read a NULL POSTFIELDS from a read callback */
+		r->post_body = so->body != NULL ? so->body : (const uint8_t *)"";
+		r->post_len = so->body_len;
+	}
+	if ((r->post || r->upload != NULL) && so->content_type != NULL) {
+		size_t n = sizeof("Content-Type: ") + strlen(so->content_type);
 
 		if (strpbrk(so->content_type, "\r\n") != NULL ||
 		    (r->post_ctype = malloc(n)) == NULL)
 			goto fail;
 		snprintf(r->post_ctype, n, "Content-Type: %s", so->content_type);
-	}
-	if (r->post) {
-		if (so->body_len > FETCH_MAX_POST_LEN || (so->body_len > 0 && so->body == NULL) ||
-		    (r->post_body = malloc(so->body_len + 1)) == NULL)
-			goto fail;
-		if (so->body_len > 0)
-			memcpy(r->post_body, so->body, so->body_len);
-		r->post_len = so->body_len;
-		if (so->content_type != NULL) {
-			size_t n = strlen(so->content_type) + 16;
-
-			if (strpbrk(so->content_type, "\r\n") != NULL ||
-			    (r->post_ctype = malloc(n)) == NULL)
-				goto fail;
-			snprintf(r->post_ctype, n, "Content-Type: %s", so->content_type);
-		}
 	}
 	if ((r->url = strdup(url)) == NULL ||
 	    (o->ca_file && (r->ca_file = strdup(o->ca_file)) == NULL) ||
@@ -1388,43 +1396,22 @@ fetch_req_header_at(const struct fetch_req *r, size_t i, const char **name,
 	return 0;
 }
 
-uint64_t
-fetch_req_received(const struct fetch_req *r)
-{
-	return r->nbytes;
-}
-
 /* ---- fetch_get: the buffered form -------------------------------------- */
 
 struct getstate {
 	fetch_cb	 cb;
 	void		*arg;
-	uint8_t		*buf;
-	size_t		 len;
-	size_t		 cap;
+	struct buf	 body;
 };
 
 static int
 get_data(struct fetch_req *r, const uint8_t *p, size_t len, void *arg)
 {
-	struct getstate	*g = arg;
-	uint8_t		*n;
-	size_t		 ncap;
+	struct getstate *g = arg;
 
 	(void)r;
 	/* the total is capped by the fetch layer (max_len) before we get here */
-	if (len > g->cap - g->len) {
-		ncap = g->cap ? g->cap : 16384;
-		while (ncap - g->len < len)
-			ncap *= 2;
-		if ((n = realloc(g->buf, ncap)) == NULL)
-			return -1;
-		g->buf = n;
-		g->cap = ncap;
-	}
-	memcpy(g->buf + g->len, p, len);
-	g->len += len;
-	return 0;
+	return buf_append(&g->body, p, len);
 }
 
 static void
@@ -1435,12 +1422,12 @@ get_done(struct fetch_req *r, int status, const char *error, void *arg)
 
 	memset(&res, 0, sizeof(res));
 	res.status = status;
-	res.body = g->buf ? g->buf : (const uint8_t *)"";
-	res.len = status > 0 ? g->len : 0;
+	res.body = g->body.p ? g->body.p : (const uint8_t *)"";
+	res.len = status > 0 ? g->body.len : 0;
 	res.error = error;
 	res.content_type = status > 0 ? fetch_req_header(r, "Content-Type") : NULL;
 	g->cb(&res, g->arg);
-	free(g->buf);
+	buf_clear(&g->body);
 	free(g);
 }
 

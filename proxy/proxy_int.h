@@ -182,8 +182,13 @@ struct fetch_stream_opts {
 	long		 low_speed_bps;	/* abort when slower than this ... */
 	long		 low_speed_s;	/* ... for this long (0: off) */
 	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
-	const void	*body;		/* POST: the request body (copied) ... */
-	size_t		 body_len;	/* ... of at most FETCH_MAX_POST_LEN bytes */
+	/*
+	 * POST: the request body, borrowed (sent again on a token-auth retry):
+	 * it must stay unchanged until on_done, or until fetch_req_cancel()
+	 * called outside fetch's handlers returns.
+	 */
+	const void	*body;
+	size_t		 body_len;	/* at most FETCH_MAX_POST_LEN bytes */
 	const char	*content_type;	/* POST, upload: its Content-Type, or NULL */
 	/*
 	 * An upload (method POST, PUT, PATCH or DELETE): the request body is
@@ -196,10 +201,13 @@ struct fetch_stream_opts {
 };
 
 /*
- * Start a request. Everything in opts/sopts is copied; the handlers struct
- * is copied. Returns 0 and the request in *out (may be NULL), or -1
- * (also for a method other than GET, HEAD and POST, a POST body over its
- * cap, a Content-Type with CR or LF).
+ * Start a request. opts, sopts and their strings are copied, except
+ * sopts->body and sopts->upload (borrowed, see above); the handlers struct
+ * is copied. Returns 0 and the request in *out (may be NULL), or -1, also
+ * for: a method other than GET, HEAD and POST without an upload, or other
+ * than POST, PUT, PATCH and DELETE with one; an upload whose evbuffer does
+ * not hold exactly upload_len bytes; a POST body over its cap; a
+ * Content-Type with CR or LF.
  * If opts->headers carries an "Authorization:" header, token_auth is off.
  */
 int		 fetch_stream(struct fetch_ctx *, const char *url,
@@ -214,8 +222,6 @@ const char	*fetch_req_header(const struct fetch_req *, const char *name);
 /* The i-th response header line; returns 0, or -1 past the end. */
 int		 fetch_req_header_at(const struct fetch_req *, size_t i,
 		    const char **name, const char **value);
-/* Body bytes received so far. */
-uint64_t	 fetch_req_received(const struct fetch_req *);
 
 /* A parsed WWW-Authenticate challenge (RFC 7235, one challenge per value). */
 struct fetch_challenge {
