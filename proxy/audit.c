@@ -74,7 +74,7 @@ audit_reopen(struct audit *a)
 	if (a->is_stdout)
 		return 0;
 	if ((f = open_append(a->path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "dctproxy: audit: reopen failed, keeping the old file: %s\n", err);
+		proxy_log("audit: reopen failed, keeping the old file: %s", err);
 		return -1;
 	}
 	fclose(a->f);
@@ -121,19 +121,16 @@ set_str(json_t *o, const char *k, const char *v)
 	json_object_set_new(o, k, json_stringn(buf, i));
 }
 
-json_t *
-audit_json(const struct audit_rec *r)
+char *
+audit_line(const struct audit_rec *r)
 {
-	struct timespec	 ts = r->at;
 	struct tm	 tm;
-	char		 t[64], ms[16];
+	char		 t[64], ms[16], *line;
 	json_t		*o;
 
-	if (ts.tv_sec == 0 && ts.tv_nsec == 0)
-		clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&r->at.tv_sec, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ms, sizeof(ms), ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+	snprintf(ms, sizeof(ms), ".%03dZ", (int)(r->at.tv_nsec / 1000000) % 1000);
 	strncat(t, ms, sizeof(t) - strlen(t) - 1);
 	if ((o = json_object()) == NULL)
 		return NULL;
@@ -154,22 +151,16 @@ audit_json(const struct audit_rec *r)
 		json_object_set_new(o, "upstream_status", json_integer(r->upstream_status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
 	json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
-	return o;
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return line;
 }
 
 void
-audit_write(struct audit *a, const struct audit_rec *r)
+audit_write(struct audit *a, const char *line)
 {
-	json_t	*o;
-	char	*line;
-
-	if (a == NULL || a->f == NULL || (o = audit_json(r)) == NULL)
-		return;
-	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (line == NULL)
+	if (a == NULL || a->f == NULL)
 		return;
 	fprintf(a->f, "%s\n", line);
 	fflush(a->f);
-	free(line);
 }

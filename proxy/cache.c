@@ -12,6 +12,8 @@
  * config and layer blobs of a verified manifest (REF_BLOB). Bounded in
  * entries (PROXY_MAX_REFS); least recently used first out. Losing an
  * entry only costs a re-verification (gate.c indexes the repository again).
+ * refs also remembers which repositories were indexed lately, so that a
+ * reload, which starts a new refs, starts the marks afresh too.
  *
  * Both are plain hash tables with chaining; the hash is FNV-1a, which is
  * fine because the keys are digests and repository names the proxy has
@@ -19,8 +21,10 @@
  */
 #include <sys/queue.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -47,22 +51,18 @@ fnv(uint64_t h, const void *p, size_t len)
 int
 digest_parse(const char *s, uint8_t out[32])
 {
-	size_t	i;
-	int	hi, lo;
-
-	if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
+	/* lower case only: one spelling per digest (trust_hex_decode takes both) */
+	if (strncmp(s, "sha256:", 7) != 0 || strlen(s + 7) != 64 ||
+	    strspn(s + 7, "0123456789abcdef") != 64)
 		return -1;
-	s += 7;
-	for (i = 0; i < 32; i++) {
-		hi = s[2 * i];
-		lo = s[2 * i + 1];
-#define HV(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
-		if (HV(hi) < 0 || HV(lo) < 0)
-			return -1;
-		out[i] = (uint8_t)(HV(hi) << 4 | HV(lo));
-#undef HV
-	}
-	return 0;
+	return trust_hex_decode(s + 7, out, 32);
+}
+
+void
+digest_format(const uint8_t sha[32], char out[DIGEST_STR_LEN])
+{
+	memcpy(out, "sha256:", 7);
+	trust_hex(sha, 32, out + 7);
 }
 
 /* ---- mcache ---------------------------------------------------------- */
@@ -218,11 +218,19 @@ struct rentry {
 	TAILQ_ENTRY(rentry)	 lru;
 };
 
+/* A repository indexed lately (refs_index_allowed). */
+struct index_mark {
+	char	gun[TRUST_MAX_GUN_LEN + 1];
+	time_t	at;
+};
+
 struct refs {
 	struct rentry		**b;
 	TAILQ_HEAD(rlru, rentry)	 lru;
 	size_t			 n;
 	size_t			 max;
+	struct index_mark	 marks[PROXY_INDEX_MARKS];
+	size_t			 mark_next;
 };
 
 static size_t
@@ -300,7 +308,7 @@ refs_has(struct refs *r, const char *gun, const uint8_t sha[32], int kind)
 	return 1;
 }
 
-void
+static void
 refs_add(struct refs *r, const char *gun, const uint8_t sha[32], int kind)
 {
 	struct rentry	*e;
@@ -323,6 +331,28 @@ refs_add(struct refs *r, const char *gun, const uint8_t sha[32], int kind)
 	r->b[k] = e;
 	TAILQ_INSERT_TAIL(&r->lru, e, lru);
 	r->n++;
+}
+
+int
+refs_index_allowed(struct refs *r, const char *gun, time_t now)
+{
+	struct index_mark	*m;
+	size_t			 i;
+
+	for (i = 0; i < PROXY_INDEX_MARKS; i++) {
+		m = &r->marks[i];
+		if (strcmp(m->gun, gun) != 0)
+			continue;
+		/* a clock that went back does not hold indexing off */
+		if (now - m->at < PROXY_INDEX_INTERVAL && now >= m->at)
+			return 0;
+		m->at = now;
+		return 1;
+	}
+	m = &r->marks[r->mark_next++ % PROXY_INDEX_MARKS];
+	snprintf(m->gun, sizeof(m->gun), "%s", gun);
+	m->at = now;
+	return 1;
 }
 
 /* Add the digest found at obj[key] (a descriptor's "digest"). */

@@ -53,15 +53,6 @@ gate_free(struct preq *p)
 }
 
 static void
-digest_str(const uint8_t sha[32], char out[72])
-{
-	char hex[65];
-
-	trust_hex(sha, 32, hex);
-	snprintf(out, 72, "sha256:%s", hex);
-}
-
-static void
 set_signed(struct preq *p, const uint8_t sha[32], int64_t len, const char *role)
 {
 	p->have_signed = 1;
@@ -125,29 +116,6 @@ ask_notary(struct preq *p, notary_cb cb)
 
 /* ---- fetching a manifest by digest, checked ------------------------------ */
 
-static int
-mf_data(struct fetch_req *r, const uint8_t *b, size_t len, void *arg)
-{
-	struct preq	*p = arg;
-	uint8_t		*n;
-	size_t		 ncap;
-
-	(void)r;
-	/* fetch caps the total at max_len <= PROXY_MAX_MANIFEST_LEN */
-	if (len > p->body_cap - p->body_len) {
-		ncap = p->body_cap ? p->body_cap : 8192;
-		while (ncap - p->body_len < len)
-			ncap *= 2;
-		if ((n = realloc(p->body, ncap)) == NULL)
-			return -1;
-		p->body = n;
-		p->body_cap = ncap;
-	}
-	memcpy(p->body + p->body_len, b, len);
-	p->body_len += len;
-	return 0;
-}
-
 static void
 mf_fetched(struct fetch_req *r, int status, const char *error, void *arg)
 {
@@ -173,10 +141,10 @@ mf_fetched(struct fetch_req *r, int status, const char *error, void *arg)
 		    md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
 			error = "cannot compute sha256";
 		} else if (memcmp(md, p->mf_sha, 32) != 0) {
-			char want[72], got[72];
+			char want[DIGEST_STR_LEN], got[DIGEST_STR_LEN];
 
-			digest_str(p->mf_sha, want);
-			digest_str(md, got);
+			digest_format(p->mf_sha, want);
+			digest_format(md, got);
 			snprintf(emsg, sizeof(emsg), "the registry returned content "
 			    "with digest %s instead of %s", got, want);
 			error = emsg;
@@ -194,29 +162,21 @@ static void
 fetch_manifest(struct preq *p, const uint8_t sha[32], int64_t want_len,
     void (*done)(struct preq *, int, int, const char *, struct fetch_req *))
 {
-	struct fetch_opts		o;
-	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { NULL, mf_data, mf_fetched };
-	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
-	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
-	char				 path[PROXY_MAX_REPO_LEN + 128], dig[72];
+	static const struct fetch_handlers h = { NULL, preq_body_append, mf_fetched };
+	struct preq_upstream	u;
+	char			path[PROXY_MAX_REPO_LEN + 128], dig[DIGEST_STR_LEN];
 
 	memcpy(p->mf_sha, sha, 32);
 	p->mf_want_len = want_len;
 	p->mf_done = done;
 	p->body_len = 0;
-	digest_str(sha, dig);
+	digest_format(sha, dig);
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", p->repo, dig);
-	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 1);
-	o.max_len = want_len > 0 ? (size_t)want_len : PROXY_MAX_MANIFEST_LEN;
-	memset(&so, 0, sizeof(so));
-	so.method = "GET";
-	so.token_auth = 1;
-	if (preq_upstream_url(p, path, 0, url, sizeof(url)) == -1 ||
-	    fetch_stream(p->srv->fetch, url, &o, &so, &h, p, &p->up) == -1) {
-		metrics_upstream(p->srv->metrics, METRICS_ROUTE_MANIFEST, TRUST_FETCH_NETERR);
+	preq_upstream_init(p, &u, 1);
+	u.o.max_len = want_len > 0 ? (size_t)want_len : PROXY_MAX_MANIFEST_LEN;
+	u.so.token_auth = 1;
+	if (preq_fetch(p, &u, METRICS_ROUTE_MANIFEST, path, 0, &h) == -1)
 		done(p, TRUST_FETCH_NETERR, 0, "could not start the upstream request", NULL);
-	}
 }
 
 /* A verified manifest of p's repository from the cache (counted for the metrics), or NULL. */
@@ -225,7 +185,7 @@ cache_get(struct preq *p, const uint8_t sha[32], size_t *len, const char **ctype
 {
 	const uint8_t *b;
 
-	b = mcache_get(p->srv->mcache, p->gun, p->auth_key, sha, len, ctype);
+	b = mcache_get(p->srv->mcache, p->gun, preq_auth_key(p), sha, len, ctype);
 	metrics_cache_lookup(p->srv->metrics, b != NULL);
 	return b;
 }
@@ -235,12 +195,12 @@ cache_get(struct preq *p, const uint8_t sha[32], size_t *len, const char **ctype
 static void
 served(struct preq *p, int status, int verified, const char *error, struct fetch_req *r)
 {
-	char dig[72], msg[1024];
+	char dig[DIGEST_STR_LEN], msg[1024];
 
-	digest_str(p->signed_sha, dig);
+	digest_format(p->signed_sha, dig);
 	if (verified) {
 		refs_add_manifest(p->srv->refs, p->gun, p->body, p->body_len, NULL, 0, NULL);
-		mcache_put(p->srv->mcache, p->gun, p->auth_key, p->signed_sha, p->body,
+		mcache_put(p->srv->mcache, p->gun, preq_auth_key(p), p->signed_sha, p->body,
 		    p->body_len, p->up_ctype);
 		p->decision = "allow";
 		preq_manifest(p, p->body, p->body_len, p->up_ctype, p->signed_sha);
@@ -306,26 +266,6 @@ serve_signed(struct preq *p)
 
 /* ---- indexing a repository ------------------------------------------------------ */
 
-static int
-index_allowed(struct server *srv, const char *gun)
-{
-	time_t	now = time(NULL);
-	size_t	i;
-
-	for (i = 0; i < PROXY_INDEX_MARKS; i++)
-		if (strcmp(srv->imarks[i].gun, gun) == 0) {
-			if (now - srv->imarks[i].at < PROXY_INDEX_INTERVAL &&
-			    now >= srv->imarks[i].at)
-				return 0;
-			srv->imarks[i].at = now;
-			return 1;
-		}
-	i = srv->imark_next++ % PROXY_INDEX_MARKS;
-	snprintf(srv->imarks[i].gun, sizeof(srv->imarks[i].gun), "%s", gun);
-	srv->imarks[i].at = now;
-	return 1;
-}
-
 static void
 index_add(struct gindex *ix, const uint8_t sha[32])
 {
@@ -360,7 +300,7 @@ index_fetched(struct preq *p, int status, int verified, const char *error,
 	(void)error;
 	(void)r;
 	if (verified) {
-		mcache_put(p->srv->mcache, p->gun, p->auth_key, p->mf_sha, p->body,
+		mcache_put(p->srv->mcache, p->gun, preq_auth_key(p), p->mf_sha, p->body,
 		    p->body_len, p->up_ctype);
 		index_record(p, p->body, p->body_len);
 	}
@@ -399,7 +339,8 @@ index_start(struct preq *p, const struct trust_repo *repo, void (*then)(struct p
 	struct trust_error		 e;
 	size_t				 i, n, resolves = 0;
 
-	if (p->pol.mode != CONFIG_MODE_ENFORCED || !index_allowed(p->srv, p->gun) ||
+	if (p->pol.mode != CONFIG_MODE_ENFORCED ||
+	    !refs_index_allowed(p->srv->refs, p->gun, time(NULL)) ||
 	    (p->index = calloc(1, sizeof(*p->index))) == NULL) {
 		then(p);
 		return;
@@ -425,12 +366,13 @@ index_start(struct preq *p, const struct trust_repo *repo, void (*then)(struct p
 
 /* ---- manifests ------------------------------------------------------------------- */
 
+/* A digest no tag signs: served if a verified list of the repository has it (child). */
 static void
-digest_unknown(struct preq *p)
+digest_child(struct preq *p, int child)
 {
 	struct trust_error e;
 
-	if (refs_has(p->srv->refs, p->gun, p->digest, REF_CHILD)) {
+	if (child) {
 		set_signed(p, p->digest, -1, "");
 		p->reason = "child-of-signed-list";
 		serve_signed(p);
@@ -439,6 +381,13 @@ digest_unknown(struct preq *p)
 	e.code = TRUST_E_NO_TARGET;
 	snprintf(e.msg, sizeof(e.msg), "No valid trust data for %s", p->ref);
 	verdict_fail(p, &e);
+}
+
+/* After indexing. */
+static void
+digest_unknown(struct preq *p)
+{
+	digest_child(p, refs_has(p->srv->refs, p->gun, p->digest, REF_CHILD));
 }
 
 /*
@@ -479,7 +428,7 @@ manifest_trust_cb(const struct trust_repo *repo, const struct trust_error *err, 
 	struct trust_error	 e;
 
 	p->pending--;
-	if (p->gone || p->req == NULL) {
+	if (p->req == NULL) {		/* the client has gone */
 		preq_finish(p);
 		return;
 	}
@@ -506,7 +455,7 @@ manifest_trust_cb(const struct trust_repo *repo, const struct trust_error *err, 
 		return;
 	}
 	if (refs_has(p->srv->refs, p->gun, p->digest, REF_CHILD)) {
-		digest_unknown(p);
+		digest_child(p, 1);
 		return;
 	}
 	index_start(p, repo, digest_unknown);
@@ -526,18 +475,19 @@ gate_manifest(struct preq *p)
 
 /* ---- blobs -------------------------------------------------------------------------- */
 
+/* referenced: a verified manifest of the repository references the blob. */
 static void
-blob_verdict(struct preq *p)
+blob_decide(struct preq *p, int referenced)
 {
-	char dig[72], msg[600];
+	char dig[DIGEST_STR_LEN], msg[600];
 
-	if (refs_has(p->srv->refs, p->gun, p->digest, REF_BLOB)) {
+	if (referenced) {
 		p->decision = "allow";
 		p->reason = "referenced";
 		stream_pass(p, PROXY_MAX_BLOB_LEN, 1);
 		return;
 	}
-	digest_str(p->digest, dig);
+	digest_format(p->digest, dig);
 	snprintf(msg, sizeof(msg), "blob %s is not referenced by any signed manifest of %s/%s",
 	    dig, p->reg->name, p->repo);
 	p->reason = "not-referenced";
@@ -550,13 +500,20 @@ blob_verdict(struct preq *p)
 	preq_deny(p, "not-referenced", msg);
 }
 
+/* After indexing. */
+static void
+blob_verdict(struct preq *p)
+{
+	blob_decide(p, refs_has(p->srv->refs, p->gun, p->digest, REF_BLOB));
+}
+
 static void
 blob_trust_cb(const struct trust_repo *repo, const struct trust_error *err, void *arg)
 {
 	struct preq *p = arg;
 
 	p->pending--;
-	if (p->gone || p->req == NULL) {
+	if (p->req == NULL) {		/* the client has gone */
 		preq_finish(p);
 		return;
 	}
@@ -576,9 +533,12 @@ gate_blob(struct preq *p)
 		stream_pass(p, PROXY_MAX_BLOB_LEN, 1);
 		return;
 	}
-	if (refs_has(p->srv->refs, p->gun, p->digest, REF_BLOB) ||
-	    p->pol.mode == CONFIG_MODE_PERMISSIVE) {
-		blob_verdict(p);
+	if (refs_has(p->srv->refs, p->gun, p->digest, REF_BLOB)) {
+		blob_decide(p, 1);
+		return;
+	}
+	if (p->pol.mode == CONFIG_MODE_PERMISSIVE) {
+		blob_decide(p, 0);
 		return;
 	}
 	ask_notary(p, blob_trust_cb);

@@ -110,10 +110,7 @@ struct metrics {
 	uint64_t	 bytes[BK_N];
 	struct cnode	*conns[METRICS_CONN_BUCKETS];
 	size_t		 nconns;
-	/*
-	 * Webhook counters (dctproxy_webhook_*) go here, with a reporting
-	 * function below and their lines in metrics_render().
-	 */
+	/* webhook counters are kept by webhook.c and rendered from webhook_stats() */
 };
 
 struct metrics *
@@ -344,12 +341,6 @@ static void
 header(struct out *o, const char *name, const char *type, const char *help)
 {
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static unsigned long long
-ull(uint64_t v)
-{
-	return (unsigned long long)v;
 }
 
 static void

@@ -42,7 +42,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,12 +497,27 @@ priv_reload(const struct config *old, const struct config *ncfg)
 	if (!same(old->state_dir, ncfg->state_dir))
 		proxy_log("reload: \"state_dir\" changed from %s to %s; it takes effect at the "
 		    "next start", old->state_dir, ncfg->state_dir);
-	for (i = 0; i < old->nlisteners && i < ncfg->nlisteners; i++) {
+	/* listeners are not rebound: one line for whatever changed in them */
+	if (old->nlisteners != ncfg->nlisteners) {
+		proxy_log("reload: listeners changed; they take effect at the next start");
+		return;
+	}
+	for (i = 0; i < ncfg->nlisteners; i++) {
+		const struct config_listener *lo = &old->listeners[i], *ln = &ncfg->listeners[i];
+
+		if (strcmp(lo->address, ln->address) != 0 || (lo->tls == NULL) != (ln->tls == NULL)) {
+			proxy_log("reload: listeners changed; they take effect at the next start");
+			return;
+		}
+	}
+	for (i = 0; i < ncfg->nlisteners; i++) {
 		const struct config_tls *a = old->listeners[i].tls, *b = ncfg->listeners[i].tls;
 
 		if (a != NULL && b != NULL &&
-		    (strcmp(a->certificate, b->certificate) != 0 || strcmp(a->key, b->key) != 0))
+		    (strcmp(a->certificate, b->certificate) != 0 || strcmp(a->key, b->key) != 0)) {
 			proxy_log("reload: listener %s: certificate or key changed; it takes "
 			    "effect at the next start", ncfg->listeners[i].address);
+			return;
+		}
 	}
 }

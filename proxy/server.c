@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,8 @@ on_idle_close(struct evhttp_connection *conn, void *arg)
 	metrics_conn_closed(srv->metrics, conn);
 }
 
+static void	ready_leave(struct preq *);
+
 static void
 preq_free(struct preq *p)
 {
@@ -105,6 +108,7 @@ preq_free(struct preq *p)
 	preq_observe(p);
 	if (p->up != NULL)
 		fetch_req_cancel(p->up);
+	ready_leave(p);
 	stream_unhook(p);
 	gate_free(p);
 	config_free(p->cfg);
@@ -118,16 +122,17 @@ preq_free(struct preq *p)
 		event_base_loopbreak(srv->base);
 }
 
+/*
+ * Every caller has let go of p->req (on_complete, on_close, or a path that
+ * found it NULL); the connection's close callback was handed over by then.
+ */
 void
 preq_finish(struct preq *p)
 {
 	if (p->flushing)
 		return;		/* on_complete() or on_close() will finish */
 	preq_observe(p);
-	p->done = 1;
 	stream_unhook(p);
-	if (p->req != NULL && p->conn != NULL)
-		evhttp_connection_set_closecb(p->conn, on_idle_close, p->srv);
 	if (p->pending == 0)
 		preq_free(p);
 }
@@ -139,12 +144,10 @@ on_close(struct evhttp_connection *conn, void *arg)
 	struct preq *p = arg;
 
 	metrics_conn_closed(p->srv->metrics, conn);
-	p->gone = 1;
 	if (p->up != NULL) {
 		fetch_req_cancel(p->up);
 		p->up = NULL;
 	}
-	stream_unhook(p);
 	if (p->req != NULL) {
 		/*
 		 * While we still work on it, evhttp detaches the request from
@@ -181,11 +184,15 @@ preq_note(struct preq *p, const char *text)
 		p->message[n] = '\0';
 }
 
+/*
+ * The line is rendered once: the audit file and the webhooks get the same
+ * bytes.
+ */
 void
 preq_audit(struct preq *p)
 {
-	struct audit_rec	r;
-	char			digest[80], hex[65];
+	struct audit_rec	 r;
+	char			 digest[DIGEST_STR_LEN], *line;
 
 	if (p->audited || (p->kind != PK_MANIFEST && p->kind != PK_BLOB))
 		return;
@@ -202,8 +209,7 @@ preq_audit(struct preq *p)
 	r.reason = p->reason;
 	r.message = p->message;
 	if (p->have_signed) {
-		trust_hex(p->signed_sha, 32, hex);
-		snprintf(digest, sizeof(digest), "sha256:%s", hex);
+		digest_format(p->signed_sha, digest);
 		r.digest = digest;
 	}
 	r.role = p->signed_role;
@@ -211,8 +217,11 @@ preq_audit(struct preq *p)
 	r.bytes = p->sent;
 	r.duration_ms = elapsed_ms(&p->t0);
 	clock_gettime(CLOCK_REALTIME, &r.at);
-	audit_write(p->srv->audit, &r);
+	r.line = line = audit_line(&r);
+	if (line != NULL)
+		audit_write(p->srv->audit, line);
 	webhook_audit(p->srv->webhooks, &r);
+	free(line);
 	/* here and only here, so that the counters match the audit log line for line */
 	metrics_decision(p->srv->metrics, r.kind, r.decision, r.reason);
 }
@@ -319,15 +328,14 @@ preq_manifest(struct preq *p, const uint8_t *bytes, size_t len, const char *ctyp
 {
 	struct evkeyvalq	*h;
 	struct evbuffer		*b = NULL;
-	char			 hex[65], dig[80], clen[32], etag[84];
+	char			 dig[DIGEST_STR_LEN], clen[32], etag[DIGEST_STR_LEN + 2];
 
 	if (p->req == NULL) {
 		preq_audit(p);
 		preq_finish(p);
 		return;
 	}
-	trust_hex(sha, 32, hex);
-	snprintf(dig, sizeof(dig), "sha256:%s", hex);
+	digest_format(sha, dig);
 	snprintf(etag, sizeof(etag), "\"%s\"", dig);
 	snprintf(clen, sizeof(clen), "%zu", len);
 	h = evhttp_request_get_output_headers(p->req);
@@ -353,14 +361,20 @@ preq_manifest(struct preq *p, const uint8_t *bytes, size_t len, const char *ctyp
 		evbuffer_free(b);
 }
 
+#define PASS_LOCATION	1	/* only on a redirect, or rewritten for a push */
+#define PASS_PUSH_ONLY	2	/* answers to pushes only */
+
 /* Response headers of an upstream answer that a client may see. */
-static const char *const pass_headers[] = {
-	"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
-	"Docker-Content-Digest", "ETag", "Last-Modified", "Link",
-	"WWW-Authenticate", "Location", "Docker-Upload-UUID", "Range", NULL
+static const struct {
+	const char	*name;
+	int		 flags;
+} pass_headers[] = {
+	{ "Content-Type", 0 }, { "Content-Length", 0 }, { "Content-Range", 0 },
+	{ "Accept-Ranges", 0 }, { "Docker-Content-Digest", 0 }, { "ETag", 0 },
+	{ "Last-Modified", 0 }, { "Link", 0 }, { "WWW-Authenticate", 0 },
+	{ "Location", PASS_LOCATION }, { "Docker-Upload-UUID", PASS_PUSH_ONLY },
+	{ "Range", PASS_PUSH_ONLY }, { NULL, 0 }
 };
-#define PASS_LOCATION	9
-#define PASS_PUSH_ONLY	10	/* from here on: answers to pushes only */
 
 void
 preq_copy_headers(struct preq *p, struct fetch_req *r, int status)
@@ -371,12 +385,12 @@ preq_copy_headers(struct preq *p, struct fetch_req *r, int status)
 
 	common_headers(p, h);
 	for (i = 0; fetch_req_header_at(r, i, &name, &value) == 0; i++)
-		for (k = 0; pass_headers[k] != NULL; k++) {
-			if (strcasecmp(name, pass_headers[k]) != 0)
+		for (k = 0; pass_headers[k].name != NULL; k++) {
+			if (strcasecmp(name, pass_headers[k].name) != 0)
 				continue;
-			if (k >= PASS_PUSH_ONLY && !p->push)
+			if ((pass_headers[k].flags & PASS_PUSH_ONLY) && !p->push)
 				break;
-			if (k == PASS_LOCATION) {
+			if (pass_headers[k].flags & PASS_LOCATION) {
 				/*
 				 * A pull's Location only makes sense on a redirect we
 				 * did not follow. A push's (the upload URL) must bring
@@ -389,7 +403,7 @@ preq_copy_headers(struct preq *p, struct fetch_req *r, int status)
 				    value[blen] == '/')
 					value += blen;
 			}
-			evhttp_add_header(h, pass_headers[k], value);
+			evhttp_add_header(h, pass_headers[k].name, value);
 			break;
 		}
 }
@@ -422,13 +436,43 @@ preq_pass_upstream(struct preq *p, struct fetch_req *r, int status,
 /* ---- upstream plumbing ---------------------------------------------------- */
 
 int
-preq_upstream_url(struct preq *p, const char *path, int with_query, char *buf, size_t len)
+preq_fetch(struct preq *p, struct preq_upstream *u, enum metrics_route route,
+    const char *path, int with_query, const struct fetch_handlers *h)
 {
-	int n;
+	char	url[FETCH_MAX_URL];
+	int	n;
 
-	n = snprintf(buf, len, "%s%s%s%s", p->reg->upstream.base, path,
+	n = snprintf(url, sizeof(url), "%s%s%s%s", p->reg->upstream.base, path,
 	    with_query && p->query ? "?" : "", with_query && p->query ? p->query : "");
-	return n < 0 || (size_t)n >= len || (size_t)n >= FETCH_MAX_URL ? -1 : 0;
+	if (n < 0 || (size_t)n >= sizeof(url) ||
+	    fetch_stream(p->srv->fetch, url, &u->o, &u->so, h, p, &p->up) == -1) {
+		metrics_upstream(p->srv->metrics, route, TRUST_FETCH_NETERR);
+		return -1;
+	}
+	return 0;
+}
+
+int
+preq_body_append(struct fetch_req *r, const uint8_t *b, size_t len, void *arg)
+{
+	struct preq	*p = arg;
+	uint8_t		*n;
+	size_t		 ncap;
+
+	(void)r;
+	/* fetch caps the total at the request's max_len */
+	if (len > p->body_cap - p->body_len) {
+		ncap = p->body_cap ? p->body_cap : 8192;
+		while (ncap - p->body_len < len)
+			ncap *= 2;
+		if ((n = realloc(p->body, ncap)) == NULL)
+			return -1;
+		p->body = n;
+		p->body_cap = ncap;
+	}
+	memcpy(p->body + p->body_len, b, len);
+	p->body_len += len;
+	return 0;
 }
 
 /* Client request headers that go upstream. */
@@ -438,13 +482,15 @@ static const char *const fwd_headers[] = {
 };
 
 void
-preq_upstream_opts(struct preq *p, struct fetch_opts *o, const char **hdrs,
-    char *store, size_t storelen, int accept_all)
+preq_upstream_init(struct preq *p, struct preq_upstream *u, int accept_all)
 {
 	static const char *const all[] = {
 		"Accept: " MT_DOCKER_V2, "Accept: " MT_DOCKER_LIST,
 		"Accept: " MT_OCI_MANIFEST, "Accept: " MT_OCI_INDEX,
 	};
+	struct fetch_opts	*o = &u->o;
+	const char		**hdrs = u->hdrs;
+	char			*store = u->store;
 	struct evkeyvalq	*in;
 	struct evkeyval		*kv;
 	const struct config	*cfg = p->cfg;
@@ -452,6 +498,7 @@ preq_upstream_opts(struct preq *p, struct fetch_opts *o, const char **hdrs,
 	int			 w;
 
 	memset(o, 0, sizeof(*o));
+	memset(&u->so, 0, sizeof(u->so));
 	o->ca_file = p->reg->upstream_ca;
 	if (p->reg->upstream_credentials != NULL) {
 		o->username = p->reg->upstream_credentials->username;
@@ -471,9 +518,9 @@ preq_upstream_opts(struct preq *p, struct fetch_opts *o, const char **hdrs,
 			if (fwd_headers[k] == NULL || n >= PROXY_MAX_FORWARD_HDRS)
 				continue;
 			l = strlen(fwd_headers[k]) + 2 + strlen(kv->value) + 1;
-			if (used + l > storelen || strpbrk(kv->value, "\r\n") != NULL)
+			if (used + l > sizeof(u->store) || strpbrk(kv->value, "\r\n") != NULL)
 				continue;
-			w = snprintf(store + used, storelen - used, "%s: %s",
+			w = snprintf(store + used, sizeof(u->store) - used, "%s: %s",
 			    fwd_headers[k], kv->value);
 			if (w < 0)
 				continue;
@@ -500,32 +547,10 @@ preq_notary_server(struct preq *p, struct notary_server *ns)
 
 /* ---- /v2/ ping, /healthz, /readyz ------------------------------------------ */
 
-struct ping {
-	struct preq	*p;
-	uint8_t		*body;
-	size_t		 len;
-};
-
-static int
-ping_data(struct fetch_req *r, const uint8_t *b, size_t len, void *arg)
-{
-	struct ping	*pg = arg;
-	uint8_t		*n;
-
-	(void)r;
-	if ((n = realloc(pg->body, pg->len + len)) == NULL)
-		return -1;
-	memcpy(n + pg->len, b, len);
-	pg->body = n;
-	pg->len += len;
-	return 0;
-}
-
 static void
 ping_done(struct fetch_req *r, int status, const char *error, void *arg)
 {
-	struct ping	*pg = arg;
-	struct preq	*p = pg->p;
+	struct preq	*p = arg;
 	struct evbuffer	*b;
 
 	(void)error;
@@ -534,7 +559,7 @@ ping_done(struct fetch_req *r, int status, const char *error, void *arg)
 	metrics_upstream(p->srv->metrics, p->route, status);
 	if (status == 401) {
 		/* let the client see the challenge, so that `docker login` works */
-		preq_pass_upstream(p, r, 401, pg->body, pg->len);
+		preq_pass_upstream(p, r, 401, p->body, p->body_len);
 	} else if ((b = evbuffer_new()) != NULL) {
 		common_headers(p, evhttp_request_get_output_headers(p->req));
 		evhttp_add_header(evhttp_request_get_output_headers(p->req),
@@ -544,140 +569,161 @@ ping_done(struct fetch_req *r, int status, const char *error, void *arg)
 		evbuffer_free(b);
 	} else
 		preq_error(p, 500, "UNKNOWN", "out of memory");
-	free(pg->body);
-	free(pg);
 }
 
+/* The body goes to p->body: whatever happens to p, preq_free frees it. */
 static void
 do_ping(struct preq *p)
 {
-	struct fetch_opts		o;
-	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { NULL, ping_data, ping_done };
-	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
-	char				 store[PROXY_MAX_HEADERS_LEN], url[FETCH_MAX_URL];
-	struct ping			*pg;
+	static const struct fetch_handlers h = { NULL, preq_body_append, ping_done };
+	struct preq_upstream u;
 
-	if ((pg = calloc(1, sizeof(*pg))) == NULL) {
-		preq_error(p, 500, "UNKNOWN", "out of memory");
-		return;
-	}
-	pg->p = p;
-	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
-	o.max_len = 64 * 1024;
-	memset(&so, 0, sizeof(so));
+	preq_upstream_init(p, &u, 0);
+	u.o.max_len = 64 * 1024;
 	/* with our own upstream credentials we authenticate; else the client must */
-	so.token_auth = p->reg->upstream_credentials != NULL;
-	if (preq_upstream_url(p, "/v2/", 0, url, sizeof(url)) == -1 ||
-	    fetch_stream(p->srv->fetch, url, &o, &so, &h, pg, &p->up) == -1) {
-		free(pg);
-		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
+	u.so.token_auth = p->reg->upstream_credentials != NULL;
+	if (preq_fetch(p, &u, p->route, "/v2/", 0, &h) == -1)
 		preq_error(p, 500, "UNKNOWN", "could not start the upstream request");
-	}
 }
 
-struct ready {
-	struct preq	*p;
-	int		 pending;
-	int		 ok;
-	json_t		*detail;
+/*
+ * /readyz: is every upstream and Notary server reachable? One check runs
+ * at a time (srv->ready), whatever the number of probes: a probe that
+ * comes while one runs waits for its answer. The check belongs to the
+ * server, not to a probe: a probe that goes leaves the list of waiters,
+ * the check ends by itself (at most its timeout later) or with the server.
+ */
+struct ready_check {
+	struct ready	*rd;
+	char		 url[CONFIG_MAX_URL_LEN + 8];
 };
 
+struct ready {
+	struct server		*srv;
+	struct preq_list	 waiters;	/* by wait_entry */
+	size_t			 pending;	/* checks not yet answered */
+	int			 ok;
+	json_t			*detail;
+	struct ready_check	 checks[];	/* 2 per registry: upstream, Notary */
+};
+
+#define READY_TIMEOUT_MS	5000	/* one check of one server */
+#define READY_MAX_BODY		(64 * 1024)
+
+/* p no longer waits for a check (answered, or gone). */
+static void
+ready_leave(struct preq *p)
+{
+	if (p->ready == NULL)
+		return;
+	TAILQ_REMOVE(&p->ready->waiters, p, wait_entry);
+	p->ready = NULL;
+}
+
+/* Every check has answered: answer every waiter, free rd. */
 static void
 ready_answer(struct ready *rd)
 {
-	struct preq	*p = rd->p;
+	struct preq	*p;
 	struct evbuffer	*b;
 	char		*s;
 
-	p->pending--;
-	if (p->gone || p->req == NULL) {
-		json_decref(rd->detail);
-		free(rd);
-		preq_finish(p);
-		return;
-	}
-	b = evbuffer_new();
+	if (rd->srv->ready == rd)
+		rd->srv->ready = NULL;
 	s = json_dumps(rd->detail, JSON_COMPACT);
-	if (b != NULL)
-		evbuffer_add_printf(b, "{\"ready\":%s,\"checks\":%s}\n",
-		    rd->ok ? "true" : "false", s ? s : "[]");
+	while ((p = TAILQ_FIRST(&rd->waiters)) != NULL) {
+		ready_leave(p);
+		/* waiters still have their request: one that left was freed */
+		if ((b = evbuffer_new()) != NULL)
+			evbuffer_add_printf(b, "{\"ready\":%s,\"checks\":%s}\n",
+			    rd->ok ? "true" : "false", s ? s : "[]");
+		evhttp_add_header(evhttp_request_get_output_headers(p->req),
+		    "Content-Type", "application/json");
+		preq_reply(p, rd->ok ? 200 : 503, b);
+		if (b != NULL)
+			evbuffer_free(b);
+	}
 	free(s);
-	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
-	    "application/json");
 	json_decref(rd->detail);
-	rd->detail = NULL;
-	preq_reply(p, rd->ok ? 200 : 503, b);
-	if (b != NULL)
-		evbuffer_free(b);
 	free(rd);
 }
 
-struct ready_check {
-	struct ready	*rd;
-	char		 url[FETCH_MAX_URL];
-};
-
 static void
-ready_one(const struct fetch_result *res, void *arg)
+ready_one(struct fetch_req *r, int status, const char *error, void *arg)
 {
 	struct ready_check	*c = arg;
 	struct ready		*rd = c->rd;
 
+	(void)r;
 	/* reachable: any HTTP answer below 500 (401 is a healthy registry) */
-	if (res->status <= 0 || res->status >= 500)
+	if (status <= 0 || status >= 500)
 		rd->ok = 0;
 	json_array_append_new(rd->detail, json_pack("{s:s,s:i,s:s}", "url", c->url,
-	    "status", res->status, "error", res->error ? res->error : ""));
-	free(c);
+	    "status", status, "error", error ? error : ""));
 	if (--rd->pending == 0)
 		ready_answer(rd);
 }
 
-static void
-do_ready(struct preq *p)
+/* Start a check of cfg's servers as srv->ready. Returns 0, or -1 on out of memory. */
+static int
+ready_start(struct server *srv, const struct config *cfg)
 {
+	static const struct fetch_handlers h = { NULL, NULL, ready_one };
+	struct fetch_stream_opts so;
 	struct ready		*rd;
 	struct ready_check	*c;
 	struct fetch_opts	 o;
-	const struct config	*cfg = p->cfg;
-	size_t			 i;
+	size_t			 i, n = 0;
 	int			 pass;
 
-	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
-	    (rd->detail = json_array()) == NULL) {
+	if ((rd = calloc(1, sizeof(*rd) + 2 * cfg->nregistries * sizeof(rd->checks[0]))) == NULL)
+		return -1;
+	if ((rd->detail = json_array()) == NULL) {
 		free(rd);
-		preq_error(p, 500, "UNKNOWN", "out of memory");
-		return;
+		return -1;
 	}
-	rd->p = p;
+	rd->srv = srv;
+	TAILQ_INIT(&rd->waiters);
 	rd->ok = 1;
-	p->pending++;
+	memset(&so, 0, sizeof(so));
+	so.token_auth = 1;
 	for (i = 0; i < cfg->nregistries; i++)
 		for (pass = 0; pass < 2; pass++) {
 			const struct config_registry *reg = &cfg->registries[i];
 
 			memset(&o, 0, sizeof(o));
 			o.connect_timeout_ms = (long)cfg->connect_timeout_seconds * 1000;
-			o.timeout_ms = 5000;
-			o.max_len = 64 * 1024;
+			o.timeout_ms = READY_TIMEOUT_MS;
+			o.max_len = READY_MAX_BODY;
 			o.ca_file = pass == 0 ? reg->upstream_ca : reg->notary.ca;
-			if ((c = calloc(1, sizeof(*c))) == NULL) {
-				rd->ok = 0;
-				continue;
-			}
+			c = &rd->checks[n++];
 			c->rd = rd;
 			snprintf(c->url, sizeof(c->url), "%s/v2/", pass == 0 ?
 			    reg->upstream.base : reg->notary.url.base);
-			if (fetch_get(p->srv->fetch, c->url, &o, ready_one, c) == -1) {
-				free(c);
+			/* the body is read up to max_len and dropped */
+			if (fetch_stream(srv->fetch, c->url, &o, &so, &h, c, NULL) == -1)
 				rd->ok = 0;
-			} else
+			else
 				rd->pending++;
 		}
-	/* fetch_get never calls back before the loop runs */
-	if (rd->pending == 0)
-		ready_answer(rd);
+	srv->ready = rd;
+	return 0;
+}
+
+static void
+do_ready(struct preq *p)
+{
+	struct server *srv = p->srv;
+
+	if (srv->ready == NULL && ready_start(srv, p->cfg) == -1) {
+		preq_error(p, 500, "UNKNOWN", "out of memory");
+		return;
+	}
+	p->ready = srv->ready;
+	TAILQ_INSERT_TAIL(&p->ready->waiters, p, wait_entry);
+	/* fetch never calls back before the loop runs: none started, answer now */
+	if (p->ready->pending == 0)
+		ready_answer(p->ready);
 }
 
 /* ---- /metrics ------------------------------------------------------------------- */
@@ -799,21 +845,29 @@ badref:
 	return -1;
 }
 
-static void
-auth_key(struct preq *p)
+const char *
+preq_auth_key(struct preq *p)
 {
 	const char	*a;
 	uint8_t		 md[32];
 	unsigned int	 mdlen = 0;
 
-	p->auth_key[0] = '\0';
+	if (p->auth_known)
+		return p->auth_key;
+	p->auth_known = 1;
+	/*
+	 * "x" never matches a cached entry's "": no request (the gate only
+	 * asks while there is one), or the digest failed.
+	 */
+	memcpy(p->auth_key, "x", 2);
+	if (p->req == NULL)
+		return p->auth_key;
 	a = evhttp_find_header(evhttp_request_get_input_headers(p->req), "Authorization");
 	if (a == NULL)
-		return;
-	if (EVP_Digest(a, strlen(a), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
+		p->auth_key[0] = '\0';
+	else if (EVP_Digest(a, strlen(a), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
 		trust_hex(md, 32, p->auth_key);
-	else
-		memcpy(p->auth_key, "x", 2);	/* never matches a cached entry's "" */
+	return p->auth_key;
 }
 
 static void
@@ -961,7 +1015,6 @@ on_request(struct evhttp_request *req, void *arg)
 		preq_deny(p, "policy", p->pol.explain);
 		return;
 	}
-	auth_key(p);
 	switch (p->kind) {
 	case PK_TAGS:
 		stream_pass(p, PROXY_MAX_TAGS_LEN, 0);
@@ -1146,13 +1199,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	free(errs);
-	if (ncfg->nlisteners != srv->cfg->nlisteners)
-		proxy_log("reload: listeners changed; they take effect at the next start");
-	else
-		for (i = 0; i < ncfg->nlisteners; i++)
-			if (strcmp(ncfg->listeners[i].address, srv->cfg->listeners[i].address) != 0 ||
-			    (ncfg->listeners[i].tls == NULL) != (srv->cfg->listeners[i].tls == NULL))
-				proxy_log("reload: listeners changed; they take effect at the next start");
 	priv_reload(srv->cfg, ncfg);
 	if (strcmp(ncfg->audit_path, audit_path(srv->audit)) != 0) {
 		if ((na = audit_open(ncfg->audit_path, err, sizeof(err))) == NULL)
@@ -1222,13 +1268,17 @@ server_free(struct server *srv)
 			evhttp_free(srv->http[i]);
 	webhook_free(srv->webhooks);	/* before fetch: it cancels its requests */
 	srv->webhooks = NULL;
-	/* fetch first: it drops the notary's requests without calling back */
+	/* fetch first: it drops the notary's and /readyz's requests without calling back */
 	fetch_ctx_free(srv->fetch);
 	srv->fetch = NULL;
 	notary_free(srv->notary);
 	srv->draining = 0;
 	while ((p = TAILQ_FIRST(&srv->inflight)) != NULL)
 		preq_free(p);
+	if (srv->ready != NULL) {	/* its waiters are gone with them */
+		json_decref(srv->ready->detail);
+		free(srv->ready);
+	}
 	for (i = 0; i < srv->nhttp; i++)
 		if (srv->ssl_ctx != NULL && srv->ssl_ctx[i] != NULL)
 			SSL_CTX_free(srv->ssl_ctx[i]);
@@ -1257,21 +1307,19 @@ server_setup(struct server *srv, const char *path, struct event_base *base, int 
 	struct config_errors	*errs;
 	char			 err[256];
 	size_t			 i;
+	int			 rc;
 
 	memset(srv, 0, sizeof(*srv));
 	TAILQ_INIT(&srv->inflight);
 	srv->cfg_path = path;
 	if ((errs = calloc(1, sizeof(*errs))) == NULL)
 		return -1;
-	if (config_load(path, &srv->cfg, errs) == -1) {
-		for (i = 0; i < errs->n; i++)
-			fprintf(stderr, "%s\n", errs->msgs[i].msg);
-		free(errs);
-		return -1;
-	}
-	for (i = 0; i < errs->n; i++)
+	rc = config_load(path, &srv->cfg, errs);
+	for (i = 0; i < errs->n; i++)	/* the errors, or the warnings */
 		fprintf(stderr, "%s\n", errs->msgs[i].msg);
 	free(errs);
+	if (rc == -1)
+		return -1;
 
 	srv->base = base;
 	if (base == NULL) {

@@ -58,7 +58,6 @@
 #define MT_DOCKER_LIST	"application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_V1S	"application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 struct server;
 struct audit;
@@ -66,6 +65,14 @@ struct webhooks;
 struct mcache;
 struct refs;
 struct metrics;
+struct ready;
+
+/* A count for a "%llu" format. */
+static inline unsigned long long
+ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
 
 /*
  * What a request was, for the request-duration histogram (metrics.c).
@@ -113,7 +120,8 @@ struct preq {
 	uint8_t				 digest[32];	/* when by_digest */
 	char				 gun[TRUST_MAX_GUN_LEN + 1];
 	char				 client[80];
-	char				 auth_key[65];	/* hex sha256 of the Authorization header, or "" */
+	char				 auth_key[65];	/* preq_auth_key(): set once asked */
+	int				 auth_known;
 	struct timespec			 t0;
 
 	/* the verdict */
@@ -128,7 +136,7 @@ struct preq {
 	/* upstream */
 	struct fetch_req		*up;
 	int				 up_status;
-	uint8_t				*body;		/* buffered manifest */
+	uint8_t				*body;		/* buffered upstream body (preq_body_append) */
 	size_t				 body_len;
 	size_t				 body_cap;
 	char				 up_ctype[256];
@@ -153,20 +161,14 @@ struct preq {
 	int				 observed;	/* counted in the duration histogram */
 	int				 flushing;	/* reply handed to evhttp, not yet written */
 	int				 pending;	/* callbacks we still wait for (notary) */
-	int				 gone;		/* the client went away */
-	int				 done;		/* answered: only pending callbacks keep us */
-	TAILQ_ENTRY(preq)		 entry;
+	struct ready			*ready;		/* the /readyz check we wait for, or NULL */
+	TAILQ_ENTRY(preq)		 entry;		/* srv->inflight */
+	TAILQ_ENTRY(preq)		 wait_entry;	/* ready->waiters, while ready is set */
 };
 
 TAILQ_HEAD(preq_list, preq);
 
 struct gindex;
-
-struct index_mark {
-	char	gun[TRUST_MAX_GUN_LEN + 1];
-	time_t	at;
-};
-#define PROXY_INDEX_MARKS	64
 
 struct server {
 	struct event_base	*base;
@@ -189,8 +191,7 @@ struct server {
 	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1, *ev_grace;
 	uint64_t		 nrequests;
 	int			 own_base;
-	struct index_mark	 imarks[PROXY_INDEX_MARKS];	/* repositories indexed lately */
-	size_t			 imark_next;
+	struct ready		*ready;		/* the /readyz check in flight, or NULL */
 };
 
 /* ---- server.c: the server ---- */
@@ -235,17 +236,40 @@ void	preq_reply(struct preq *, int status, struct evbuffer *body);
 void	preq_end(struct preq *, int status, struct evbuffer *body, int stream_end);
 /* Append text to p's audit message ("; "-separated). */
 void	preq_note(struct preq *, const char *text);
-/* Write p's audit line if not yet written. */
+/* Write p's audit line (and its webhook event, and its count) if not yet written. */
 void	preq_audit(struct preq *);
 /* The client's request is finished from our side; free p when nothing waits. */
 void	preq_finish(struct preq *);
-/* Upstream request options for p (timeouts, CA, credentials, forwarded headers). */
-/* hdrs: room for PROXY_MAX_FORWARD_HDRS + 8 pointers into store. */
-void	preq_upstream_opts(struct preq *, struct fetch_opts *, const char **hdrs,
-	    char *store, size_t storelen, int accept_all);
-/* Upstream URL of path (e.g. "/v2/x/manifests/y") plus p->query. */
-int	preq_upstream_url(struct preq *, const char *path, int with_query,
-	    char *buf, size_t len);
+/*
+ * Hex sha256 of the client's Authorization header ("" without one), the
+ * client part of the verified-manifest cache key; computed on first use.
+ */
+const char *preq_auth_key(struct preq *);
+
+/*
+ * An upstream request of p being prepared: preq_upstream_init() fills o
+ * (timeouts, CA, p's registry credentials, the client's forwarded headers;
+ * accept_all: all manifest types in Accept) and zeroes so; the caller
+ * adjusts both (max_len at least; hdrs has room for 8 more headers after
+ * o.nheaders) and calls preq_fetch(). Not to be copied: o points into it.
+ */
+struct preq_upstream {
+	struct fetch_opts		 o;
+	struct fetch_stream_opts	 so;
+	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
+	char				 store[PROXY_MAX_HEADERS_LEN];
+};
+void	preq_upstream_init(struct preq *, struct preq_upstream *, int accept_all);
+/*
+ * Start the request of u for path on p's upstream (with_query: plus the
+ * client's query), handlers h with arg p, into p->up. Returns 0, or -1
+ * when it could not be started (the URL is too long, or fetch refused),
+ * counted as an upstream error of route; h is then not called.
+ */
+int	preq_fetch(struct preq *, struct preq_upstream *, enum metrics_route,
+	    const char *path, int with_query, const struct fetch_handlers *h);
+/* A fetch on_data handler (arg: the preq) that appends to p->body; fetch caps the total. */
+int	preq_body_append(struct fetch_req *, const uint8_t *, size_t, void *arg);
 /* Notary server of p's registry. */
 void	preq_notary_server(struct preq *, struct notary_server *);
 
@@ -256,7 +280,7 @@ void	gate_blob(struct preq *);
 void	gate_free(struct preq *);
 
 /* ---- stream.c: pass the client's request upstream, stream the answer ---- */
-/* accept_all: replace the client's Accept by all manifest types; follow: redirects. */
+/* max_len: the body cap; follow: follow redirects upstream-side (object storage). */
 void	stream_pass(struct preq *, uint64_t max_len, int follow);
 /*
  * Stop watching p's connection output (before the connection may go or
@@ -282,7 +306,6 @@ void		 mcache_put(struct mcache *, const char *gun, const char *auth,
 struct refs	*refs_new(size_t max);
 void		 refs_free(struct refs *);
 int		 refs_has(struct refs *, const char *gun, const uint8_t sha[32], int kind);
-void		 refs_add(struct refs *, const char *gun, const uint8_t sha[32], int kind);
 /*
  * Record what a verified manifest references; the child manifests of a
  * list/index also go to children (up to max, count in *nchildren; may be
@@ -290,8 +313,19 @@ void		 refs_add(struct refs *, const char *gun, const uint8_t sha[32], int kind)
  */
 int		 refs_add_manifest(struct refs *, const char *gun, const uint8_t *, size_t,
 		    uint8_t (*children)[32], size_t max, size_t *nchildren);
-/* Parse "sha256:<64 hex>" exactly. */
+/*
+ * May gun be indexed now (gate.c)? Yes at most once per PROXY_INDEX_INTERVAL
+ * per repository; a yes marks it. The marks belong to refs, so a reload
+ * (new refs) forgets them with what they indexed. PROXY_INDEX_MARKS
+ * repositories are remembered; the oldest mark goes first.
+ */
+#define PROXY_INDEX_MARKS	64
+int		 refs_index_allowed(struct refs *, const char *gun, time_t now);
+/* Parse "sha256:<64 lower-case hex>" exactly. Returns 0 or -1. */
 int		 digest_parse(const char *, uint8_t out[32]);
+/* Write "sha256:<64 lower-case hex>" and a NUL. */
+#define DIGEST_STR_LEN	72
+void		 digest_format(const uint8_t sha[32], char out[DIGEST_STR_LEN]);
 
 /* ---- audit.c ---- */
 struct audit_rec {
@@ -310,7 +344,13 @@ struct audit_rec {
 	int		 upstream_status;
 	uint64_t	 bytes;
 	long		 duration_ms;
-	struct timespec	 at;		/* CLOCK_REALTIME of the verdict; zero: now */
+	struct timespec	 at;		/* CLOCK_REALTIME of the verdict */
+	/*
+	 * The record rendered by audit_line(), or NULL. preq_audit renders it
+	 * once for the audit file and the webhooks; webhook_audit renders
+	 * records without one itself.
+	 */
+	const char	*line;
 };
 
 /* path "-" is stdout. Returns NULL with err on failure. */
@@ -321,9 +361,10 @@ const char	*audit_path(const struct audit *);
 /* The audit file's descriptor, or -1 for standard output. */
 int		 audit_fd(const struct audit *);
 void		 audit_free(struct audit *);
-void		 audit_write(struct audit *, const struct audit_rec *);
-/* The audit line's JSON object (a new reference), or NULL on out of memory. */
-struct json_t	*audit_json(const struct audit_rec *);
+/* One audit line: the record as compact JSON (malloc'd, no newline), or NULL on out of memory. */
+char		*audit_line(const struct audit_rec *);
+/* Append line (from audit_line) and a newline to the file, flushed. */
+void		 audit_write(struct audit *, const char *line);
 
 /* ---- webhook.c: verdicts POSTed to the configured webhooks ---- */
 #define WEBHOOK_MAX_INFLIGHT	4		/* POSTs at once per webhook (1 while failing) */
@@ -356,7 +397,10 @@ struct webhooks	*webhook_new(struct event_base *, struct fetch_ctx *, const stru
 void		 webhook_free(struct webhooks *);
 /* A reload: webhooks are matched by URL; see webhook.c. */
 void		 webhook_reconfigure(struct webhooks *, const struct config *);
-/* Queue the event of an audited verdict for every webhook that wants it. Never waits. */
+/*
+ * Queue the event of an audited verdict (its audit line: r->line, or
+ * rendered here) for every webhook that wants it. Never waits.
+ */
 void		 webhook_audit(struct webhooks *, const struct audit_rec *);
 /* Counters of the i-th webhook, its URL in *url (borrowed until a reload); -1 past the end. */
 int		 webhook_stats(const struct webhooks *, size_t i, const char **url,
@@ -376,7 +420,10 @@ void		 webhook_totals(const struct webhooks *, struct webhook_stats *);
  * caller must not serve).
  */
 int	priv_drop(struct server *);
-/* On reload: log what ncfg changes that only a restart applies (user, state_dir, TLS files). */
+/*
+ * On reload: log what ncfg changes that only a restart applies (user,
+ * state_dir; the listeners, their TLS certificates and keys: one line).
+ */
 void	priv_reload(const struct config *old, const struct config *ncfg);
 
 /* ---- metrics.c: counters for /metrics (Prometheus text format 0.0.4) ----
@@ -412,8 +459,10 @@ void		 metrics_notary_event(void *arg, const char *server, enum notary_event);
 void		 metrics_conn_seen(struct metrics *, const void *conn);
 void		 metrics_conn_closed(struct metrics *, const void *conn);
 size_t		 metrics_conn_count(const struct metrics *);
-/* Append the exposition text to b; inflight: requests in flight now. Returns 0 or -1. */
-/* The exposition text, webhook counters of w (may be NULL) included. */
+/*
+ * Append the exposition text to b, the counters of the webhooks w (may be
+ * NULL) included; inflight: requests in flight now. Returns 0 or -1.
+ */
 int		 metrics_render(const struct metrics *, size_t inflight, const struct webhooks *w,
 		    struct evbuffer *b);
 

@@ -185,21 +185,15 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 
 /* Send p's path and query upstream; the answer streams to the client. */
 static void
-start(struct preq *p, const struct fetch_opts *o, const struct fetch_stream_opts *so)
+start(struct preq *p, struct preq_upstream *u)
 {
-	struct fetch_handlers	h = { s_headers, s_data, s_done };
-	char			url[FETCH_MAX_URL];
+	static const struct fetch_handlers h = { s_headers, s_data, s_done };
 
 	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
 		preq_error(p, 500, "UNKNOWN", "out of memory");
 		return;
 	}
-	if (preq_upstream_url(p, p->path, 1, url, sizeof(url)) == -1) {
-		preq_error(p, 414, "UNSUPPORTED", "upstream URL too long");
-		return;
-	}
-	if (fetch_stream(p->srv->fetch, url, o, so, &h, p, &p->up) == -1) {
-		metrics_upstream(p->srv->metrics, p->route, TRUST_FETCH_NETERR);
+	if (preq_fetch(p, u, p->route, p->path, 1, &h) == -1) {
 		p->reason = "upstream-error";
 		preq_error(p, 502, "UNAVAILABLE", "could not start the upstream request");
 	}
@@ -222,31 +216,27 @@ stream_bulk(struct preq *p)
 void
 stream_pass(struct preq *p, uint64_t max_len, int follow)
 {
-	struct fetch_opts		o;
-	struct fetch_stream_opts	so;
-	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8];
-	char				 store[PROXY_MAX_HEADERS_LEN];
+	struct preq_upstream u;
 
 	if (p->req == NULL) {
 		preq_finish(p);
 		return;
 	}
-	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
-	o.max_len = (size_t)max_len;
-	o.follow_redirects = follow;
-	memset(&so, 0, sizeof(so));
-	so.method = p->head ? "HEAD" : "GET";
-	so.token_auth = 1;
+	preq_upstream_init(p, &u, 0);
+	u.o.max_len = (size_t)max_len;
+	u.o.follow_redirects = follow;
+	u.so.method = p->head ? "HEAD" : "GET";
+	u.so.token_auth = 1;
 	if (p->kind == PK_BLOB) {
 		/* a blob may take long: no total timeout, but no stall either */
-		o.timeout_ms = 0;
-		so.low_speed_bps = PROXY_LOW_SPEED_BPS;
-		so.low_speed_s = PROXY_LOW_SPEED_S;
+		u.o.timeout_ms = 0;
+		u.so.low_speed_bps = PROXY_LOW_SPEED_BPS;
+		u.so.low_speed_s = PROXY_LOW_SPEED_S;
 		/* evbuffer rounds a chain up to a power of two with its header: fit one */
-		so.buffer_size = PROXY_STREAM_BUFSZ - 512;
+		u.so.buffer_size = PROXY_STREAM_BUFSZ - 512;
 		stream_bulk(p);
 	}
-	start(p, &o, &so);
+	start(p, &u);
 }
 
 /*
@@ -262,13 +252,11 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 void
 stream_push(struct preq *p)
 {
-	struct fetch_opts		o;
-	struct fetch_stream_opts	so;
-	struct evkeyvalq		*in;
-	struct evbuffer			*body;
-	const char			*hdrs[PROXY_MAX_FORWARD_HDRS + 8], *cr;
-	char				 store[PROXY_MAX_HEADERS_LEN];
-	char				 crange[128];
+	struct preq_upstream	 u;
+	struct evkeyvalq	*in;
+	struct evbuffer		*body;
+	const char		*cr;
+	char			 crange[128];
 
 	if (p->req == NULL) {
 		preq_finish(p);
@@ -280,25 +268,24 @@ stream_push(struct preq *p)
 	snprintf(p->message, sizeof(p->message), "%s passed to the registry: %s matches "
 	    "allow_push", p->method, p->repo);
 	in = evhttp_request_get_input_headers(p->req);
-	preq_upstream_opts(p, &o, hdrs, store, sizeof(store), 0);
-	o.username = o.password = NULL;
+	preq_upstream_init(p, &u, 0);
+	u.o.username = u.o.password = NULL;
 	if ((cr = evhttp_find_header(in, "Content-Range")) != NULL &&
 	    strpbrk(cr, "\r\n") == NULL &&
 	    snprintf(crange, sizeof(crange), "Content-Range: %s", cr) < (int)sizeof(crange))
-		hdrs[o.nheaders++] = crange;
+		u.hdrs[u.o.nheaders++] = crange;
 	/* answers to pushes are small; a HEAD announces a blob's length */
-	o.max_len = p->head ? PROXY_MAX_BLOB_LEN : PROXY_MAX_MANIFEST_LEN;
-	o.timeout_ms = 0;			/* a layer may take long, but never stall */
-	memset(&so, 0, sizeof(so));
-	so.method = p->method;
-	so.token_auth = 0;			/* the client answers challenges itself */
-	so.low_speed_bps = PROXY_LOW_SPEED_BPS;
-	so.low_speed_s = PROXY_LOW_SPEED_S;
+	u.o.max_len = p->head ? PROXY_MAX_BLOB_LEN : PROXY_MAX_MANIFEST_LEN;
+	u.o.timeout_ms = 0;			/* a layer may take long, but never stall */
+	u.so.method = p->method;
+	u.so.token_auth = 0;			/* the client answers challenges itself */
+	u.so.low_speed_bps = PROXY_LOW_SPEED_BPS;
+	u.so.low_speed_s = PROXY_LOW_SPEED_S;
 	if (!p->head && strcmp(p->method, "GET") != 0) {
 		body = evhttp_request_get_input_buffer(p->req);
-		so.upload = body;
-		so.upload_len = evbuffer_get_length(body);
-		so.content_type = evhttp_find_header(in, "Content-Type");
+		u.so.upload = body;
+		u.so.upload_len = evbuffer_get_length(body);
+		u.so.content_type = evhttp_find_header(in, "Content-Type");
 	}
-	start(p, &o, &so);
+	start(p, &u);
 }

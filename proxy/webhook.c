@@ -6,7 +6,7 @@
  * on the proxy's event loop.
  *
  * Nothing on the request path waits for a receiver: webhook_audit() only
- * renders the event and appends it to the queues; sending starts from a
+ * copies the event and appends it to the queues; sending starts from a
  * zero-delay timer, outside the caller and outside any libcurl callback.
  * Per webhook:
  *   - at most queue_length events are held (waiting or being sent); an
@@ -33,7 +33,6 @@
  */
 #include <sys/queue.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +112,6 @@ wevent_free(struct wevent *e)
 		fetch_req_cancel(e->req);
 	body_unref(e->body);
 	free(e);
-}
-
-static unsigned long long
-ull(uint64_t v)
-{
-	return (unsigned long long)v;
 }
 
 static uint64_t
@@ -258,16 +251,6 @@ failed(struct hook *t, struct wevent *e, const char *why)
 	trouble(t);
 }
 
-static int
-discard(struct fetch_req *req, const uint8_t *p, size_t len, void *arg)
-{
-	(void)req;
-	(void)p;
-	(void)len;
-	(void)arg;
-	return 0;
-}
-
 static void
 sent(struct fetch_req *req, int status, const char *error, void *arg)
 {
@@ -312,8 +295,7 @@ pump(struct hook *t)
 	so.method = "POST";
 	so.content_type = "application/json";
 	memset(&h, 0, sizeof(h));
-	h.on_data = discard;
-	h.on_done = sent;
+	h.on_done = sent;		/* the response body is read (up to max_len) and dropped */
 	limit = t->failing > 0 ? 1 : WEBHOOK_MAX_INFLIGHT;
 	while (!t->paused && t->nsending < limit &&
 	    (e = TAILQ_FIRST(&t->waiting)) != NULL) {
@@ -503,25 +485,22 @@ wants(const struct hook *t, const char *decision)
 	    strcmp(decision, "allow-permissive") == 0);
 }
 
-/* The event's bytes with one reference, or NULL. */
+/* The event's bytes (the audit line) with one reference, or NULL. */
 static struct wbody *
 render(const struct audit_rec *r)
 {
 	struct wbody	*b = NULL;
-	json_t		*o;
 	char		*s = NULL;
+	const char	*line = r->line;
 	size_t		 len;
 
-	if ((o = audit_json(r)) != NULL)
-		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (s == NULL)
+	if (line == NULL && (line = s = audit_line(r)) == NULL)
 		return NULL;
-	len = strlen(s);
+	len = strlen(line);
 	if (len <= FETCH_MAX_POST_LEN && (b = malloc(sizeof(*b) + len + 1)) != NULL) {
 		b->refs = 1;
 		b->len = len;
-		memcpy(b->data, s, len + 1);
+		memcpy(b->data, line, len + 1);
 	}
 	free(s);
 	return b;

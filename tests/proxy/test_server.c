@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -292,12 +293,125 @@ UNIT_TEST(server_ping_and_healthz)
 	request(&e, &c, "/v2/", NULL, NULL, 5000);
 	T_EQ_INT(c.status, 200);
 	T_EQ_STR(c.dcdigest, "registry/2.0");
+	/* the 200 is the upstream's answer: any status but 401 would be one too */
+	T_EQ_INT(e.up->nrequests, 1);
+	T_EQ_STR(e.up->last_path, "/v2/");
 	memset(&c, 0, sizeof(c));
 	request(&e, &c, "/healthz", NULL, NULL, 5000);
 	T_EQ_INT(c.status, 200);
 	memset(&c, 0, sizeof(c));
 	request(&e, &c, "/nope", NULL, NULL, 5000);
 	T_EQ_INT(c.status, 404);
+	senv_free(&e);
+}
+
+/*
+ * An upstream that takes connections and never answers: a listening socket
+ * nobody accepts on (the kernel completes the handshake). Returns the fd.
+ */
+static int
+hanging_upstream(int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(fd, 16) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/*
+ * Pings and /readyz waiting for their upstream when a client leaves and
+ * the server stops: nothing may leak (the sanitizer run checks). evhttp
+ * does not read a connection while its request is unanswered, so the
+ * client that leaves is only noticed when the server stops.
+ */
+UNIT_TEST(server_ping_and_readyz_pending_when_the_server_stops)
+{
+	struct senv	e;
+	struct client	c, c2, c3;
+	int		never = 0, hang, hport = 0;
+
+	senv_init(&e, 30);
+	T_ASSERT((hang = hanging_upstream(&hport)) != -1);
+	T_EQ_INT(write_config(&e, "disabled", 30, hport), 0);
+	server_reload(&e.srv);
+	memset(&c, 0, sizeof(c));
+	memset(&c2, 0, sizeof(c2));
+	memset(&c3, 0, sizeof(c3));
+	request(&e, &c, "/v2/", NULL, NULL, 0);
+	request(&e, &c2, "/v2/", NULL, NULL, 0);
+	request(&e, &c3, "/readyz", NULL, NULL, 0);
+	run_until(e.base, &never, 300);
+	T_EQ_INT(e.srv.ninflight, 3);
+	T_EQ_INT(c.done + c2.done + c3.done, 0);
+	fetch_req_cancel(c.req);
+	run_until(e.base, &never, 100);
+	senv_free(&e);
+	close(hang);
+}
+
+/*
+ * Probes of /readyz at once share one check: one request to the upstream,
+ * one answer for all (here 503: the upstream hangs up, Notary is not there).
+ */
+UNIT_TEST(server_readyz_probes_share_one_check)
+{
+	struct senv	e;
+	struct client	c[3];
+	int		never = 0, hang, hport = 0, fds[8], n = 0, i, fd;
+
+	senv_init(&e, 30);
+	T_ASSERT((hang = hanging_upstream(&hport)) != -1);
+	T_EQ_INT(write_config(&e, "disabled", 30, hport), 0);
+	server_reload(&e.srv);
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 3; i++)
+		request(&e, &c[i], "/readyz", NULL, NULL, 0);
+	run_until(e.base, &never, 300);
+	T_EQ_INT(e.srv.ninflight, 3);
+	fcntl(hang, F_SETFL, O_NONBLOCK);
+	while (n < 8 && (fd = accept(hang, NULL, NULL)) != -1)
+		fds[n++] = fd;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	T_EQ_INT(n, 1);
+	for (i = 0; i < 3; i++) {
+		T_EQ_INT(run_until(e.base, &c[i].done, 5000), 0);
+		T_EQ_INT(c[i].status, 503);
+	}
+	senv_free(&e);
+	close(hang);
+}
+
+/*
+ * The repositories indexed lately go with the digests they indexed when a
+ * reload starts a new refs: else a blob of a repository indexed just
+ * before a reload would be refused for PROXY_INDEX_INTERVAL.
+ */
+UNIT_TEST(server_reload_forgets_index_marks)
+{
+	struct senv	e;
+	time_t		now = time(NULL);
+
+	senv_init(&e, 30);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/x", now), 1);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/x", now + 1), 0);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/y", now + 1), 1);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/x", now + PROXY_INDEX_INTERVAL), 1);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/y", now + 2), 0);
+	server_reload(&e.srv);
+	T_EQ_INT(refs_index_allowed(e.srv.refs, "r.test/lib/y", now + 2), 1);
 	senv_free(&e);
 }
 
