@@ -543,6 +543,7 @@ preq_notary_server(struct preq *p, struct notary_server *ns)
 		ns->password = p->reg->notary.credentials->password;
 	}
 	ns->timeout_ms = (long)p->cfg->request_timeout_seconds * 1000;
+	ns->connect_timeout_ms = (long)p->cfg->connect_timeout_seconds * 1000;
 }
 
 /* ---- /v2/ ping, /healthz, /readyz ------------------------------------------ */
@@ -1227,6 +1228,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	old = srv->cfg;
 	srv->cfg = ncfg;
 	config_free(old);	/* requests in flight keep their own reference */
+	notary_set_freshness(srv->notary, (time_t)srv->cfg->trust_freshness_seconds);
 	for (i = 0; i < srv->nhttp; i++)	/* new connections */
 		evhttp_set_max_body_size(srv->http[i], body_cap(srv->cfg));
 	proxy_log("reloaded %s", srv->cfg_path);
