@@ -99,6 +99,7 @@ struct fetch_req {
 	int			 token_auth;
 	struct fetch_handlers	 h;
 	void			*arg;
+	void			(*arg_free)(void *);	/* arg is ours (fetch_get): free it with r */
 
 	/* the current attempt */
 	struct hdr		*hdrs;
@@ -701,6 +702,8 @@ req_free(struct fetch_req *r)
 
 	if (r == NULL)
 		return;
+	if (r->arg_free != NULL && r->arg != NULL)
+		r->arg_free(r->arg);	/* cancelled or freed before on_done */
 	if (r->token_req != NULL)
 		req_free(r->token_req);
 	attempt_end(r);
@@ -1404,6 +1407,23 @@ struct getstate {
 	struct buf	 body;
 };
 
+static void
+get_free(void *arg)
+{
+	struct getstate *g = arg;
+
+	buf_clear(&g->body);
+	free(g);
+}
+
+/* on_done has freed what the request's arg pointed to. */
+static void
+fetch_req_disown(struct fetch_req *r)
+{
+	r->arg = NULL;
+	r->arg_free = NULL;
+}
+
 static int
 get_data(struct fetch_req *r, const uint8_t *p, size_t len, void *arg)
 {
@@ -1427,8 +1447,8 @@ get_done(struct fetch_req *r, int status, const char *error, void *arg)
 	res.error = error;
 	res.content_type = status > 0 ? fetch_req_header(r, "Content-Type") : NULL;
 	g->cb(&res, g->arg);
-	buf_clear(&g->body);
-	free(g);
+	get_free(g);
+	fetch_req_disown(r);
 }
 
 int
@@ -1438,6 +1458,7 @@ fetch_get(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	struct getstate			*g;
 	struct fetch_stream_opts	 so;
 	struct fetch_handlers		 h;
+	struct fetch_req		*r;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
@@ -1448,9 +1469,11 @@ fetch_get(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	memset(&h, 0, sizeof(h));
 	h.on_data = get_data;
 	h.on_done = get_done;
-	if (fetch_stream(ctx, url, o, &so, &h, g, NULL) == -1) {
+	if (fetch_stream(ctx, url, o, &so, &h, g, &r) == -1) {
 		free(g);
 		return -1;
 	}
+	/* a request freed without on_done (fetch_ctx_free) takes g with it */
+	r->arg_free = get_free;
 	return 0;
 }
