@@ -8,13 +8,9 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 
-work=$(mktemp -d -t dctproxy-01lab.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+work_dir 01lab
 
 # lookup GUN TAG: `notary lookup` from scratch (a new trust dir per call: it
 # runs in $(...), so no counter could carry over); prints its output,
