@@ -128,7 +128,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(TOOLS)
 	@$(MAKE) --no-print-directory SAN=1 build-san/dctproxy $(subst $(B)/,build-san/,$(UNIT_BINS)) build-san/tests/fuzz-metadata
-	@bash tests/run.sh
+	@TESTS_SAN=1 bash tests/run.sh
 
 tools: $(TOOLS)
 

@@ -25,6 +25,9 @@ check_eq() {
 check_contains() {
 	case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not in: $(printf '%s' "$2" | head -c 600)" ;; esac
 }
+# header NAME HEADERS: the value of each NAME: line of HEADERS (an HTTP
+# response head, CRs already removed), one per line; NAME in any case.
+header() { printf '%s\n' "$2" | sed -n "s/^$1:[[:blank:]]*//Ip"; }
 # lab_json JQ-FILTER: query the lab record.
 lab_json() { jq -r "$1" "$LAB_DIR/lab.json"; }
 
@@ -44,4 +47,70 @@ wait_port() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# require_lab: FAIL lab-present and exit unless run through tests/run.sh
+# with a running lab.
+require_lab() {
+	if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
+		fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
+		exit 1
+	fi
+}
+
+# work_dir TAG: set work to a new directory, removed at exit (kept when
+# KEEP_WORK is set) after every process whose PID is in one of the
+# variables named in T_STOP has been sent SIGTERM and reaped.
+T_STOP=PROXY_PID
+PROXY_PID=
+work_dir() {
+	work=$(mktemp -d -t "dctproxy-$1.XXXXXX") || exit 1
+	trap t_cleanup EXIT
+}
+t_cleanup() {
+	local v pid
+	for v in $T_STOP; do
+		pid=${!v:-}
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+}
+
+# proxy_start CONFIG LOG PORT...: dctproxy serve -c CONFIG in the
+# background, its output in LOG, its PID in PROXY_PID; PASS proxy-starts
+# once it listens on every PORT of 127.0.0.1 (10 s each), else FAIL and exit.
+proxy_start() {
+	local conf=$1 log=$2 p
+	shift 2
+	"$DCTPROXY" serve -c "$conf" >"$log" 2>&1 &
+	PROXY_PID=$!
+	for p in "$@"; do
+		if ! wait_port "$p" 10; then
+			fail proxy-starts "not listening on $p; log: $(tail -5 "$log")"
+			exit 1
+		fi
+	done
+	pass proxy-starts
+}
+
+# proxy_stopped PID LOG [PREFIX]: reap a proxy already sent SIGTERM, then
+# check PREFIXsigterm-exit-0 and PREFIXsanitizers-clean (no ASan, LSan or
+# UBSan report in LOG; LeakSanitizer reports only at exit, so LOG is read
+# after the process is gone). Clears PROXY_PID when PID is it.
+proxy_stopped() {
+	local pid=$1 log=$2 pre=${3:-} rc=0
+	wait "$pid" || rc=$?
+	[ "$pid" != "$PROXY_PID" ] || PROXY_PID=
+	check_eq "${pre}sigterm-exit-0" 0 "$rc"
+	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$log"; then
+		fail "${pre}sanitizers-clean" "$(grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error' "$log" | head -30)"
+	else
+		pass "${pre}sanitizers-clean"
+	fi
+}
+# proxy_stop_clean PID LOG [PREFIX]: SIGTERM, then proxy_stopped.
+proxy_stop_clean() {
+	kill -TERM "$1"
+	proxy_stopped "$@"
 }

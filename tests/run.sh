@@ -8,7 +8,9 @@
 #
 # Every test prints PASS/FAIL/SKIP lines; this script counts them.
 # TESTS_ONLY=unit|integration limits the run; TESTS_FILTER=substr picks
-# integration scripts by name.
+# integration scripts by name. Stages 2 and 3 run only with TESTS_SAN=1,
+# which `make test` sets after building build-san/ in the same run, so a
+# stale sanitizer build is never what passes.
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -16,14 +18,38 @@ log=$(mktemp -t dctproxy-tests.XXXXXX)
 only=${TESTS_ONLY:-all}
 export DCT_FIXTURES="$top/tests/fixtures"
 
-run_bin() {	# name, command...
-	local name=$1; shift
-	local out rc
+# run_bin KIND NAME COMMAND...: run one test, copy its PASS/FAIL/SKIP lines
+# to the log and add "FAIL NAME: ..." when it did not finish or its exit
+# status says more than its lines. KIND unit: a binary of tests/unit.c,
+# finished when it printed its "N passed, N failed, N skipped" line, and
+# its status must be 1 when it counted failures, else 0 (a sanitizer report
+# at exit changes it). KIND script: finished when it printed at least one
+# result line and bash reported no syntax error or unbound variable in it;
+# status 0, or 1 with a FAIL line.
+run_bin() {
+	local kind=$1 name=$2; shift 2
+	local out rc nf why=
 	out=$("$@" 2>&1); rc=$?
 	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' | tee -a "$log"
-	if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; then
-		echo "FAIL $name: exited $rc" | tee -a "$log"
-		printf '%s\n' "$out" | tail -20
+	if [ "$kind" = unit ]; then
+		nf=$(printf '%s\n' "$out" |
+		    sed -nE 's/^[0-9]+ passed, ([0-9]+) failed, [0-9]+ skipped$/\1/p' | tail -1)
+		if [ -z "$nf" ]; then
+			why="did not finish (exit status $rc)"
+		elif [ $rc -ne $((nf > 0)) ]; then
+			why="exited $rc after $nf failures"
+		fi
+	elif ! printf '%s\n' "$out" | grep -qE '^(PASS|FAIL|SKIP) '; then
+		why="did not finish (exit status $rc, no result)"
+	elif printf '%s\n' "$out" | grep -qE ': line [0-9]+: .*(syntax error|unbound variable)'; then
+		why="did not finish: $(printf '%s\n' "$out" |
+		    grep -E ': line [0-9]+: .*(syntax error|unbound variable)' | head -1)"
+	elif [ $rc -gt 1 ] || { [ $rc -eq 1 ] && ! printf '%s\n' "$out" | grep -q '^FAIL '; }; then
+		why="exited $rc"
+	fi
+	if [ -n "$why" ]; then
+		echo "FAIL $name: $why" | tee -a "$log"
+		printf '%s\n' "$out" | tail -40
 	fi
 }
 
@@ -34,12 +60,16 @@ if [ "$only" = all ] || [ "$only" = unit ]; then
 		echo "FAIL lint: $(printf '%s\n' "$lint_out" | tail -5 | tr '\n' ' ')" | tee -a "$log"
 	fi
 	for b in build/tests/unit-*; do
-		[ -x "$b" ] && run_bin "$(basename "$b")" "$b"
+		[ -x "$b" ] && run_bin unit "$(basename "$b")" "$b"
 	done
-	if [ -d build-san/tests ]; then
+	if [ "${TESTS_SAN:-}" != 1 ]; then
+		echo "SKIP sanitizers: unit tests and fuzz run under the sanitizers only from make test (TESTS_SAN=1)" |
+		    tee -a "$log"
+	else
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 		for b in build-san/tests/unit-*; do
-			[ -x "$b" ] && run_bin "san/$(basename "$b")" bash -c "'$b' | sed -E 's#^(PASS|FAIL|SKIP) #\\1 san/#'"
+			[ -x "$b" ] && run_bin unit "san/$(basename "$b")" \
+			    bash -o pipefail -c "'$b' | sed -E 's#^(PASS|FAIL|SKIP) #\\1 san/#'"
 		done
 		if [ -x build-san/tests/fuzz-metadata ]; then
 			corpus=$(mktemp -d)
@@ -66,7 +96,7 @@ if [ "$only" = all ] || [ "$only" = integration ]; then
 			[ -f "$t" ] || continue
 			case "$t" in *"${TESTS_FILTER:-}"*) ;; *) continue ;; esac
 			echo "--- $t"
-			run_bin "$(basename "$t" .sh)" bash "$t"
+			run_bin script "$(basename "$t" .sh)" bash "$t"
 		done
 	else
 		echo "FAIL lab: the integration lab did not start (see above)" | tee -a "$log"

@@ -8,23 +8,19 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 
-work=$(mktemp -d -t dctproxy-01lab.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-n=0
+work_dir 01lab
 
-# lookup GUN TAG: `notary lookup` from scratch; prints its output, returns its rc.
+# lookup GUN TAG: `notary lookup` from scratch (a new trust dir per call: it
+# runs in $(...), so no counter could carry over); prints its output,
+# returns its rc.
 lookup() {
-	n=$((n + 1))
-	local td=$work/trust$n
-	mkdir -p "$td"
-	jq -n --arg td "$td" --arg url "$LAB_NOTARY_URL" --arg ca "$LAB_CA" \
-		'{trust_dir: $td, remote_server: {url: $url, root_ca: $ca}}' >"$work/cfg$n.json"
-	notary -c "$work/cfg$n.json" lookup "$1" "$2" 2>&1
+	local td
+	td=$(mktemp -d "$work/trust.XXXXXX") && mkdir "$td/trust" || return 1
+	jq -n --arg td "$td/trust" --arg url "$LAB_NOTARY_URL" --arg ca "$LAB_CA" \
+		'{trust_dir: $td, remote_server: {url: $url, root_ca: $ca}}' >"$td/config.json"
+	notary -c "$td/config.json" lookup "$1" "$2" 2>&1
 }
 
 # skopeo_digest REPO TAG: the digest skopeo reports for the tag.

@@ -18,8 +18,10 @@ check_eq alpine/official-key \
 out=$(v --dir "$sets/alpine" --gun docker.io/library/alpine \
     --pin-root-key c15164663f80d58bf3d8d5a0cd08b8086cba02065feb00421fc2a5436c563210 latest)
 check_contains alpine/today-refused "$out" "reason: validation"
-check_eq notary01/listing 1 "$(v --dir "$sets/notary01" --gun docker.com/notary0.1/samplerepo \
-    --pin-cert-id 4ff57dc987163053a12c066f2dd36b1ae6037a92f5416d381fe311a3db1868d8 | grep -c sha256:)"
+check_eq notary01/listing \
+    "LICENSE sha256:9395bac6fccb26bcb55efb083d1b4b0fe72a1c25f959f056c016120b3bb56a62 11309 targets" \
+    "$(v --dir "$sets/notary01" --gun docker.com/notary0.1/samplerepo \
+        --pin-cert-id 4ff57dc987163053a12c066f2dd36b1ae6037a92f5416d381fe311a3db1868d8)"
 out=$(v --dir "$sets/notary01" --gun docker.com/notary0.1/samplerepo \
     --pin-cert-id 4ff57dc987163053a12c066f2dd36b1ae6037a92f5416d381fe311a3db1868d8 nope)
 check_contains notary01/unsigned-tag "$out" "No valid trust data for nope"

@@ -134,8 +134,10 @@ mutate dockerfile final-copy-from-build 's|^LABEL |COPY deploy/examples/daemon.j
 mutate dockerfile exec-form 's|^ENTRYPOINT .*|ENTRYPOINT /usr/local/bin/dctproxy|'
 
 mutate systemd User 's/^User=dctproxy$/User=root/'
+mutate systemd ExecStart 's|^ExecStart=.*|ExecStart=/usr/local/bin/dctproxy check-config -c /etc/dctproxy/config.json|'
 mutate systemd ExecReload '/^ExecReload=/d'
 mutate systemd StateDirectory '/^StateDirectory=/d'
+mutate systemd LogsDirectory 's/^LogsDirectory=dctproxy$/LogsDirectory=other/'
 mutate systemd ProtectSystem 's/^ProtectSystem=strict/ProtectSystem=full/'
 mutate systemd ProtectHome 's/^ProtectHome=yes/ProtectHome=no/'
 mutate systemd PrivateTmp '/^PrivateTmp=/d'
@@ -224,32 +226,27 @@ done < <(find "$ctx" -name '*.[ch]')
 check_eq docker-context/includes-resolve "" "$missing"
 
 # ---- 6. the sample configurations load with the real parser (check-config)
-if [ -x "$DCTPROXY" ] && "$DCTPROXY" --help 2>&1 | grep -q "check-config"; then
-	root=$tmp/root; mkdir -p "$root/etc/dctproxy/tls"
-	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 \
-		-subj /CN=registry.example.com -addext subjectAltName=DNS:registry.example.com \
-		-keyout "$root/etc/dctproxy/tls/tls.key" -out "$root/etc/dctproxy/tls/tls.crt" >/dev/null 2>&1
-	for n in registry.example.com.crt:tls.crt registry.example.com.key:tls.key ca.crt:tls.crt; do
-		cp "$root/etc/dctproxy/tls/${n#*:}" "$root/etc/dctproxy/tls/${n%%:*}"
-	done
-	awk '/config.json: \|/ { f = 1; next } f && /^[^ ]/ { f = 0 } f && /^    / { sub(/^    /, ""); print }' \
-		"$TOP/deploy/kubernetes/configmap.yaml" >"$tmp/configmap.json"
-	if out=$("$DCTPROXY" check-config -c "$tmp/configmap.json" --root "$root" 2>&1); then
-		pass check-config/configmap
-	else
-		fail check-config/configmap "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
-	fi
-	# The JSON block of GATEWAY.md, with its placeholder key ID filled in.
-	awk '/^```json/ { f = 1; next } /^```/ { f = 0 } f' "$TOP/deploy/examples/GATEWAY.md" |
-		sed "s/<64-hex canonical root key ID>/$(printf '%064d' 0)/" >"$tmp/gateway.json"
-	if out=$("$DCTPROXY" check-config -c "$tmp/gateway.json" --root "$root" 2>&1); then
-		pass check-config/gateway-example
-	else
-		fail check-config/gateway-example "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
-	fi
+root=$tmp/root; mkdir -p "$root/etc/dctproxy/tls"
+openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 \
+	-subj /CN=registry.example.com -addext subjectAltName=DNS:registry.example.com \
+	-keyout "$root/etc/dctproxy/tls/tls.key" -out "$root/etc/dctproxy/tls/tls.crt" >/dev/null 2>&1
+for n in registry.example.com.crt:tls.crt registry.example.com.key:tls.key ca.crt:tls.crt; do
+	cp "$root/etc/dctproxy/tls/${n#*:}" "$root/etc/dctproxy/tls/${n%%:*}"
+done
+awk '/config.json: \|/ { f = 1; next } f && /^[^ ]/ { f = 0 } f && /^    / { sub(/^    /, ""); print }' \
+	"$TOP/deploy/kubernetes/configmap.yaml" >"$tmp/configmap.json"
+if out=$("$DCTPROXY" check-config -c "$tmp/configmap.json" --root "$root" 2>&1); then
+	pass check-config/configmap
 else
-	skip check-config/configmap "$DCTPROXY has no check-config"
-	skip check-config/gateway-example "$DCTPROXY has no check-config"
+	fail check-config/configmap "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
+fi
+# The JSON block of GATEWAY.md, with its placeholder key ID filled in.
+awk '/^```json/ { f = 1; next } /^```/ { f = 0 } f' "$TOP/deploy/examples/GATEWAY.md" |
+	sed "s/<64-hex canonical root key ID>/$(printf '%064d' 0)/" >"$tmp/gateway.json"
+if out=$("$DCTPROXY" check-config -c "$tmp/gateway.json" --root "$root" 2>&1); then
+	pass check-config/gateway-example
+else
+	fail check-config/gateway-example "$(printf '%s' "$out" | head -5 | tr '\n' ' ')"
 fi
 
 # ---- 7. the examples

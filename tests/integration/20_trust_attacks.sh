@@ -142,19 +142,6 @@ else
 fi
 
 # ---- dctproxy lookup -------------------------------------------------
-lookup_ok=1
-if [ ! -x "$DCTPROXY" ]; then
-	lookup_ok=0
-elif "$DCTPROXY" lookup 2>&1 | grep -q "unknown command"; then
-	lookup_ok=0
-fi
-if [ "$lookup_ok" = 0 ]; then
-	while read -r gun n; do
-		skip "${gun#attack.test/}" "$DCTPROXY has no lookup command yet"
-	done <"$work/gen/index"
-	exit 0
-fi
-
 # lookup STATE GUN TAG PIN-ARGS...: sets L_RC, L_OUT, L_ERR.
 lookup() {
 	local state=$1 gun=$2 tag=$3

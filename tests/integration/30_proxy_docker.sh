@@ -15,10 +15,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null || [ "$(id -u)" != 0 ]; then
 	skip dockerd "dockerd/docker not installed, or not root"
 	exit 0
@@ -44,12 +41,7 @@ PROXY=127.0.0.1:$PORT
 mkdir -p "$work/state"
 bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$work/audit.log" \
 	>"$work/config.json"
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-if ! wait_port "$PORT" 10; then
-	fail proxy-starts "$(tail -5 "$work/serve.log")"
-	exit 1
-fi
+proxy_start "$work/config.json" "$work/serve.log" "$PORT"
 
 jq -n --arg d "$work/docker" --arg sock "unix://$work/docker.sock" --arg reg "$PROXY" \
 	--arg mirror "http://localhost:$PORT" '{
@@ -128,14 +120,5 @@ else
 	skip ctr "no ctr or no containerd socket at $S"
 fi
 
-kill -TERM "$PROXY_PID"
-rc=0
-wait "$PROXY_PID" || rc=$?
-PROXY_PID=
-check_eq proxy-sigterm-exit-0 0 "$rc"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log"; then
-	fail sanitizers-clean "$(grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log" | head -30)"
-else
-	pass sanitizers-clean
-fi
+proxy_stop_clean "$PROXY_PID" "$work/serve.log"
 exit 0

@@ -14,21 +14,9 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 
-work=$(mktemp -d -t dctproxy-30ops.XXXXXX)
-PROXY_PID=
-cleanup() {
-	if [ -n "$PROXY_PID" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
-		kill -TERM "$PROXY_PID" 2>/dev/null
-		wait "$PROXY_PID" 2>/dev/null
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir 30ops
 
 P1=$(free_port)
 P2=$(free_port)
@@ -57,13 +45,7 @@ config() {	# MODE [RULES-JSON]
 }
 config enforced >"$work/config.json"
 
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-if ! wait_port "$P1" 10 || ! wait_port "$P2" 10; then
-	fail proxy-starts "not listening; log: $(tail -5 "$work/serve.log")"
-	exit 1
-fi
-pass proxy-starts
+proxy_start "$work/config.json" "$work/serve.log" "$P1" "$P2"
 
 tsel() { echo ".repos[] | select(.repo == \"$1\") | .tags[] | select(.tag == \"$2\")"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -177,13 +159,5 @@ crc=0
 wait "$cpid" || crc=$?
 check_eq sigterm/download-completes 0 "$crc"
 check_eq sigterm/download-intact "$bigblob" "sha256:$(sha256sum "$work/big.blob" | cut -d' ' -f1)"
-rc=0
-wait "$PROXY_PID" || rc=$?
-PROXY_PID=
-check_eq sigterm/exit-0 0 "$rc"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log"; then
-	fail sanitizers-clean "$(grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log" | head -30)"
-else
-	pass sanitizers-clean
-fi
+proxy_stopped "$PROXY_PID" "$work/serve.log"
 exit 0

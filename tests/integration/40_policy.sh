@@ -9,15 +9,10 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-work=$(mktemp -d -t dctproxy-40policy.XXXXXX)
-PROXY_PID='' CURL_PID=''
-cleanup() {
-	for p in $CURL_PID $PROXY_PID; do
-		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+require_lab
+CURL_PID=
+T_STOP="CURL_PID PROXY_PID"
+work_dir 40policy
 
 PORT=$(free_port)
 PROXY=127.0.0.1:$PORT
@@ -54,9 +49,7 @@ config "$(jq -n --arg r "$LAB_REGISTRY" '{"root-keys": {($r + "/*"): ["'"$(print
 check_eq configs-valid 0 $?
 
 cp "$work/good.json" "$work/config.json"
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-wait_port "$PORT" 10 || { fail proxy-starts "$(tail -5 "$work/serve.log")"; exit 1; }
+proxy_start "$work/config.json" "$work/serve.log" "$PORT"
 
 # cert-ids pin + GUN rewrite: Docker Hub name through the mirror, GUN of the lab registry
 check_eq cert-id-pin/rewrite/signed-pulled "200 $signed" "$(manifest "$MIRROR" library/alpine signed)"
@@ -85,4 +78,5 @@ wait "$CURL_PID"; CURL_PID=
 check_eq tightened/running-blob-completes 200 "$(cat "$work/blob.code")"
 check_eq tightened/running-blob-intact "$bigblob" "sha256:$(sha256sum "$work/blob" | cut -d' ' -f1)"
 check_eq proxy-still-running yes "$(kill -0 "$PROXY_PID" 2>/dev/null && echo yes)"
+proxy_stop_clean "$PROXY_PID" "$work/serve.log"
 exit $((T_FAILS > 0))

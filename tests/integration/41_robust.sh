@@ -6,22 +6,15 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-work=$(mktemp -d -t dctproxy-41robust.XXXXXX)
-PROXY_PID=''
-cleanup() {
-	[ -z "$PROXY_PID" ] || { kill -TERM "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
-	rm -rf "$work"
-}
-trap cleanup EXIT
+require_lab
+work_dir 41robust
 
 PORT=$(free_port)
 PROXY=127.0.0.1:$PORT
 mkdir -p "$work/state"
 bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$work/audit.log" \
     >"$work/config.json"
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-wait_port "$PORT" 10 || { fail proxy-starts "$(tail -5 "$work/serve.log")"; exit 1; }
+proxy_start "$work/config.json" "$work/serve.log" "$PORT"
 
 # raw REQUEST: send bytes, return the status line (or "closed")
 raw() {
@@ -52,10 +45,20 @@ curl -s -o /dev/null -H "$ACCEPT" "http://$PROXY/v2/library/big/manifests/latest
 blob=$(lab_json '.repos[] | select(.repo=="library/big") | .tags[0].blobs[-1]')
 curl -s "http://$PROXY/v2/library/big/blobs/$blob" 2>/dev/null | head -c 100000 >/dev/null
 check_eq alive-after-client-disconnect 200 "$(alive)"
-check_contains disconnect-audited "$(grep "\"kind\":\"blob\"" "$work/audit.log" | tail -1)" "\"decision\":\"allow\""
+line=$(grep "\"kind\":\"blob\"" "$work/audit.log" | tail -1)
+check_contains disconnect-audited "$line" "\"decision\":\"allow\""
+check_contains disconnect-audited-as-gone "$line" "the client closed the connection"
+size=$(header Content-Length "$(curl -sI "$LAB_REGISTRY_URL/v2/library/big/blobs/$blob" | tr -d '\r')")
+sent=$(printf '%s' "$line" | jq -r .bytes)
+if [ -n "$size" ] && [ "${sent:-x}" -lt "$size" ] 2>/dev/null; then
+	pass disconnect-audited-part
+else
+	fail disconnect-audited-part "audited $sent bytes of a $size-byte blob"
+fi
 
 want=$(lab_json '.repos[] | select(.repo=="library/alpine") | .tags[] | select(.tag=="signed") | .signed_digest')
 got=$(curl -s -H "$ACCEPT" "http://$PROXY/v2/library/alpine/manifests/signed" | sha256sum | cut -d' ' -f1)
 check_eq signed-pull-still-works "$want" "sha256:$got"
 check_eq proxy-still-running yes "$(kill -0 "$PROXY_PID" 2>/dev/null && echo yes)"
+proxy_stop_clean "$PROXY_PID" "$work/serve.log"
 exit $((T_FAILS > 0))

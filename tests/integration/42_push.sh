@@ -17,19 +17,9 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 
-work=$(mktemp -d -t dctproxy-42push.XXXXXX)
-PROXY_PID=''
-cleanup() {
-	[ -z "$PROXY_PID" ] || { kill -TERM "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
-	rm -rf "$work"
-}
-trap cleanup EXIT
-[ -z "${KEEP_WORK:-}" ] || trap - EXIT
+work_dir 42push
 
 PORT=$(free_port)
 PROXY=127.0.0.1:$PORT
@@ -38,9 +28,7 @@ bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$wo
 	>"$work/base.json"
 jq --arg me "$PROXY" '(.registries[] | select(.name == $me)) += {allow_push: ["pushed/*"]}' \
 	"$work/base.json" >"$work/config.json"
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-wait_port "$PORT" 10 || { fail proxy-starts "$(tail -5 "$work/serve.log")"; exit 1; }
+proxy_start "$work/config.json" "$work/serve.log" "$PORT"
 
 ACCEPT='Accept: application/vnd.docker.distribution.manifest.v2+json'
 src_digest=$(lab_json '.repos[] | select(.repo=="library/alpine") | .tags[] | select(.tag=="signed") | .registry_digest')
@@ -75,7 +63,7 @@ code=$(curl -s -o "$work/put.out" -w '%{http_code}' -X PUT -H 'Content-Type: app
 check_eq blob-put-created 201 "$code"
 hdr=$(curl -s -I "http://$PROXY/v2/pushed/app/blobs/$bdig" | tr -d '\r')
 check_contains blob-head-passes "$hdr" " 200"
-check_contains blob-head-length "$hdr" "Content-Length: $((5 * 1048576))"
+check_eq blob-head-length $((5 * 1048576)) "$(header Content-Length "$hdr")"
 code=$(curl -s -o "$work/get.out" -w '%{http_code}' "http://$PROXY/v2/pushed/app/blobs/$bdig")
 check_eq blob-get-unreferenced-refused 403 "$code"
 direct=$(curl -s "$LAB_REGISTRY_URL/v2/pushed/app/blobs/$bdig" | sha256sum | cut -d' ' -f1)
@@ -122,9 +110,5 @@ check_eq big-body-refused-by-size 413 "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$PROXY/v2/pushed/app/blobs/uploads/")
 check_eq push-405-after-reload 405 "$code"
 check_eq proxy-still-running yes "$(kill -0 "$PROXY_PID" 2>/dev/null && echo yes)"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log"; then
-	fail sanitizers-clean "$(grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log" | head -30)"
-else
-	pass sanitizers-clean
-fi
+proxy_stop_clean "$PROXY_PID" "$work/serve.log"
 exit 0

@@ -18,25 +18,11 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 
-work=$(mktemp -d -t dctproxy-50metrics.XXXXXX)
-PROXY_PID=
 DEAD_PID=
-cleanup() {
-	local pid
-	for pid in "$PROXY_PID" "$DEAD_PID"; do
-		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-		fi
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+T_STOP="PROXY_PID DEAD_PID"
+work_dir 50metrics
 
 PORT=$(free_port)
 PROXY=127.0.0.1:$PORT
@@ -44,13 +30,7 @@ mkdir -p "$work/state" "$work/dstate"
 bash "$TOP/tests/lab/lab.sh" proxy-config "$LAB_DIR" "$PROXY" "$work/state" "$work/audit.log" |
 	jq '. + {metrics: {enabled: true}}' >"$work/config.json"
 
-"$DCTPROXY" serve -c "$work/config.json" >"$work/serve.log" 2>&1 &
-PROXY_PID=$!
-if ! wait_port "$PORT" 10; then
-	fail proxy-starts "not listening; log: $(tail -5 "$work/serve.log")"
-	exit 1
-fi
-pass proxy-starts
+proxy_start "$work/config.json" "$work/serve.log" "$PORT"
 
 sk() { skopeo --policy "$LAB_SKOPEO_POLICY" "$@"; }
 tsel() { echo ".repos[] | select(.repo == \"$1\") | .tags[] | select(.tag == \"$2\")"; }
@@ -102,8 +82,7 @@ if wait_port "$DPORT" 10; then
 	fi
 	check_eq dead/decision 1 \
 		"$(value 'dctproxy_decisions_total{kind="manifest",decision="deny",reason="trust-server-unavailable"}')"
-	kill -TERM "$DEAD_PID"
-	wait "$DEAD_PID" 2>/dev/null
+	proxy_stop_clean "$DEAD_PID" "$work/dserve.log" dead/
 	DEAD_PID=
 else
 	fail dead/proxy-starts "$(tail -5 "$work/dserve.log")"
@@ -246,14 +225,5 @@ for fd in "${fds[@]}"; do exec {fd}>&-; done
 if wait_open 1; then pass conns/back-after-close; else fail conns/back-after-close "got $(value dctproxy_open_connections)"; fi
 
 # ---- stop ----
-kill -TERM "$PROXY_PID"
-rc=0
-wait "$PROXY_PID" || rc=$?
-PROXY_PID=
-check_eq sigterm-exit-0 0 "$rc"
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log" "$work/dserve.log"; then
-	fail sanitizers-clean "$(grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error' "$work/serve.log" "$work/dserve.log" | head -30)"
-else
-	pass sanitizers-clean
-fi
+proxy_stop_clean "$PROXY_PID" "$work/serve.log"
 exit 0

@@ -28,10 +28,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	skip privdrop "needs root to test dropping privileges (running as uid $(id -u))"
 	exit 0
 fi
-if [ -z "${LAB_DIR:-}" ] || [ ! -f "$LAB_DIR/lab.json" ]; then
-	fail lab-present "LAB_DIR is not set or has no lab.json (run through tests/run.sh)"
-	exit 1
-fi
+require_lab
 for c in useradd userdel setpriv ss; do
 	if ! command -v "$c" >/dev/null 2>&1; then
 		fail tools "$c is missing"

@@ -56,30 +56,6 @@ url(struct env *e, const char *path)
 }
 
 static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
-/* Run the loop until *flag is set or ms pass. Returns 0 if the flag was set. */
-static int
-run_until(struct env *e, const int *flag, long ms)
-{
-	struct event	*ev;
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-	int		 expired = 0;
-
-	ev = evtimer_new(e->base, deadline_cb, &expired);
-	evtimer_add(ev, &tv);
-	while (!*flag && !expired)
-		event_base_loop(e->base, EVLOOP_ONCE);
-	event_free(ev);
-	return *flag ? 0 : -1;
-}
-
-static void
 got_cb(const struct fetch_result *r, void *arg)
 {
 	struct got *g = arg;
@@ -97,7 +73,7 @@ get(struct env *e, const char *path, const struct fetch_opts *o, struct got *g)
 {
 	memset(g, 0, sizeof(*g));
 	T_EQ_INT(fetch_get(e->fc, url(e, path), o, got_cb, g), 0);
-	T_EQ_INT(run_until(e, &g->done, 10000), 0);
+	T_EQ_INT(tsrv_run_until(e->base, &g->done, 1, 10000), 0);
 }
 
 static struct fetch_opts
@@ -157,7 +133,7 @@ UNIT_TEST(fetch_endless_chunked_stops_at_cap)
 	T_EQ_INT(g.status, TRUST_FETCH_TOOBIG);
 	T_CONTAINS(g.error, "over 100000 bytes");
 	/* the connection is dropped, so the server stops writing */
-	run_until(&e, &never, 300);
+	tsrv_run_until(e.base, &never, 1, 300);
 	T_EQ_INT(e.srv->nconns, 0);
 	T_ASSERT(e.srv->endless_sent < 8 * 1024 * 1024);
 	env_free(&e);
@@ -340,7 +316,7 @@ UNIT_TEST(fetch_refused_connection)
 	memset(&g, 0, sizeof(g));
 	/* port 1 on loopback: nothing listens */
 	T_EQ_INT(fetch_get(e.fc, "http://127.0.0.1:1/x", &o, got_cb, &g), 0);
-	T_EQ_INT(run_until(&e, &g.done, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &g.done, 1, 5000), 0);
 	T_EQ_INT(g.status, TRUST_FETCH_NETERR);
 	T_ASSERT(g.error[0] != '\0');
 	env_free(&e);
@@ -475,7 +451,7 @@ stream(struct env *e, const char *path, const char *method, struct sstate *s)
 	s->e = e;
 	o.timeout_ms = 20000;
 	T_EQ_INT(fetch_stream(e->fc, url(e, path), &o, &so, &h, s, &s->req), 0);
-	T_EQ_INT(run_until(e, &s->done, 20000), 0);
+	T_EQ_INT(tsrv_run_until(e->base, &s->done, 1, 20000), 0);
 }
 
 UNIT_TEST(stream_pause_and_resume)
@@ -564,15 +540,37 @@ UNIT_TEST(stream_cancel_from_outside)
 	env_init(&e);
 	memset(&s, 0, sizeof(s));
 	T_EQ_INT(fetch_stream(e.fc, url(&e, "/slow"), &o, NULL, &h, &s, &s.req), 0);
-	run_until(&e, &never, 100);
+	tsrv_run_until(e.base, &never, 1, 100);
 	fetch_req_cancel(s.req);
-	run_until(&e, &never, 100);
+	tsrv_run_until(e.base, &never, 1, 100);
 	T_EQ_INT(s.done, 0);
 	T_EQ_INT(e.srv->nconns, 0);
-	/* and a pending token request is cancelled with its parent */
-	T_EQ_INT(fetch_stream(e.fc, url(&e, "/auth"), &o, NULL, &h, &s, &s.req), 0);
+	env_free(&e);
+}
+
+/* Cancelling a request whose token request is pending cancels that too. */
+UNIT_TEST(stream_cancel_with_pending_token)
+{
+	struct env		e;
+	struct sstate		s;
+	struct fetch_opts	o = opts(1000);
+	struct fetch_stream_opts so;
+	struct fetch_handlers	h = { s_headers, s_data, s_done };
+	int			never = 0;
+
+	env_init(&e);
+	e.srv->hold_token = 1;
+	memset(&s, 0, sizeof(s));
+	memset(&so, 0, sizeof(so));
+	so.token_auth = 1;
+	T_EQ_INT(fetch_stream(e.fc, url(&e, "/auth"), &o, &so, &h, &s, &s.req), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &e.srv->ntoken, 1, 5000), 0);
+	T_EQ_INT(e.srv->nheld, 1);
 	fetch_req_cancel(s.req);
-	run_until(&e, &never, 100);
+	tsrv_run_until(e.base, &never, 1, 100);
+	T_EQ_INT(e.srv->nheld, 0);
+	T_EQ_INT(e.srv->nconns, 0);
+	T_EQ_INT(e.srv->ntoken, 1);
 	T_EQ_INT(s.done, 0);
 	env_free(&e);
 }
@@ -596,7 +594,7 @@ UNIT_TEST(stream_many_concurrent)
 		T_EQ_INT(fetch_stream(e.fc, url(&e, "/blob"), &o, NULL, &h, &s[i], &s[i].req), 0);
 	}
 	for (int round = 0; round < 200 && !all; round++) {
-		run_until(&e, &never, 50);
+		tsrv_run_until(e.base, &never, 1, 50);
 		all = 1;
 		for (i = 0; i < 16; i++)
 			all &= s[i].done;

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "proxy/server_int.h"
+#include "tests/proxy/tsrv.h"
 #include "tests/unit.h"
 
 #define RECV_MAX	16
@@ -100,30 +101,6 @@ recv_start(struct event_base *base, struct recv *rv)
 	return 0;
 }
 
-static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
-/* Run the loop until *count >= want or ms pass. Returns 0 if reached. */
-static int
-run_until(struct event_base *base, const int *count, int want, long ms)
-{
-	struct event	*ev;
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-	int		 expired = 0;
-
-	ev = evtimer_new(base, deadline_cb, &expired);
-	evtimer_add(ev, &tv);
-	while (*count < want && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *count >= want ? 0 : -1;
-}
-
 /* Run the loop until webhook i (-1: all) has delivered want events, or ms pass. */
 static int
 run_until_delivered(struct wenv *e, int i, uint64_t want, long ms)
@@ -139,7 +116,7 @@ run_until_delivered(struct wenv *e, int i, uint64_t want, long ms)
 		if (st.delivered >= want)
 			return 0;
 		tick = 0;
-		run_until(e->base, &tick, 1, 20);
+		tsrv_run_until(e->base, &tick, 1, 20);
 	}
 	return -1;
 }
@@ -264,8 +241,8 @@ UNIT_TEST(fetch_post_sends_the_body)
 	so.content_type = "application/json";
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", e.rv.port);
 	T_EQ_INT(fetch_stream(e.fc, url, &o, &so, &h, &status, NULL), 0);
-	T_EQ_INT(run_until(e.base, &e.rv.n, 1, 5000), 0);
-	T_EQ_INT(run_until(e.base, &status, 1, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &e.rv.n, 1, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &status, 1, 5000), 0);
 	T_EQ_INT(status, 204);
 	T_EQ_STR(e.rv.method, "POST");
 	T_EQ_STR(e.rv.ctype, "application/json");
@@ -306,7 +283,7 @@ UNIT_TEST(webhook_events_deny_and_all)
 	webhook_audit(e.w, &r);
 	T_EQ_INT(e.rv.nall, 0);		/* nothing is sent from inside the call */
 	T_EQ_INT(run_until_delivered(&e, -1, 5, 5000), 0);
-	run_until(e.base, &e.rv.n, 6, 300);
+	tsrv_run_until(e.base, &e.rv.n, 6, 300);
 	T_EQ_INT(e.rv.n, 5);
 	for (i = 0; i < e.rv.n; i++) {
 		if (strcmp(e.rv.path[i], "/deny") == 0) {
@@ -382,7 +359,7 @@ UNIT_TEST(webhook_full_queue_drops_new_events)
 		r = rec("/v2/x/manifests/t", "deny");
 		webhook_audit(e.w, &r);
 	}
-	run_until(e.base, &never, 1, 300);
+	tsrv_run_until(e.base, &never, 1, 300);
 	T_EQ_INT(webhook_stats(e.w, 0, NULL, &st), 0);
 	T_EQ_INT(st.events, 2);
 	T_EQ_INT(st.dropped_full, 3);
@@ -453,8 +430,8 @@ UNIT_TEST(webhook_free_with_events_in_flight)
 		r = rec("/v2/x/manifests/t", "deny");
 		webhook_audit(e.w, &r);
 	}
-	T_EQ_INT(run_until(e.base, &e.rv.nall, WEBHOOK_MAX_INFLIGHT, 5000), 0);
-	run_until(e.base, &never, 1, 200);
+	T_EQ_INT(tsrv_run_until(e.base, &e.rv.nall, WEBHOOK_MAX_INFLIGHT, 5000), 0);
+	tsrv_run_until(e.base, &never, 1, 200);
 	T_EQ_INT(e.rv.nall, WEBHOOK_MAX_INFLIGHT);	/* no more at once */
 	wenv_free(&e);		/* cancels, drops, frees: ASan checks */
 }

@@ -7,7 +7,8 @@
  *   /understate  Content-Length 5, 100 bytes, then close
  *   /noclen      no Content-Length, 5000 bytes, close-delimited
  *   /auth        401 Bearer challenge unless "Authorization: Bearer tok-123"
- *   /token       the token endpoint for /auth (records its query)
+ *   /token       the token endpoint for /auth (records its query; never
+ *                answers while hold_token is set)
  *   /basic       401 Basic challenge unless user:pw
  *   /slow        never answers
  *   /redirect    307 to /ok
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -57,6 +59,8 @@ static void
 conn_free(struct tconn *c)
 {
 	c->srv->nconns--;
+	if (c->mode == M_SLOW)
+		c->srv->nheld--;
 	if (c->next != NULL)
 		c->next->prevp = c->prevp;
 	*c->prevp = c->next;
@@ -188,6 +192,11 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		q = strchr(path, '?');
 		snprintf(s->token_query, sizeof(s->token_query), "%s", q ? q + 1 : "");
 		snprintf(s->token_head, sizeof(s->token_head), "%s", head);
+		if (s->hold_token) {
+			c->mode = M_SLOW;
+			s->nheld++;
+			return;
+		}
 		reply(c, "200 OK", "Content-Type: application/json\r\n", s->rotate_token ?
 		    "{\"access_token\":\"tok-456\",\"expires_in\":300}" :
 		    "{\"token\":\"tok-123\",\"expires_in\":300}");
@@ -198,9 +207,10 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		else
 			reply(c, "401 Unauthorized",
 			    "WWW-Authenticate: Basic realm=\"test\"\r\n", "no");
-	} else if (strcmp(path, "/slow") == 0)
+	} else if (strcmp(path, "/slow") == 0) {
 		c->mode = M_SLOW;
-	else if (strcmp(path, "/redirect-blob") == 0) {
+		s->nheld++;
+	} else if (strcmp(path, "/redirect-blob") == 0) {
 		snprintf(extra, sizeof(extra), "Location: http://127.0.0.1:%d/blob\r\n", s->port);
 		reply(c, "307 Temporary Redirect", extra, "");
 	} else if (strcmp(path, "/redirect") == 0) {
@@ -357,4 +367,47 @@ tsrv_free(struct tsrv *s)
 	if (s->lis != NULL)
 		evconnlistener_free(s->lis);
 	free(s);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+int
+tsrv_run_until(struct event_base *base, const int *count, int want, long ms)
+{
+	struct event	*ev;
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	int		 expired = 0;
+
+	if ((ev = evtimer_new(base, deadline_cb, &expired)) == NULL)
+		return -1;
+	evtimer_add(ev, &tv);
+	while (*count < want && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(ev);
+	return *count >= want ? 0 : -1;
+}
+
+int
+tsrv_connect(int port)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -27,10 +27,12 @@ struct tsrv {
 	char				 token_head[4096];	/* headers of the last /token request */
 	int				 ntoken;	/* token requests served */
 	int				 rotate_token;	/* set: /auth wants tok-456, /token gives it */
+	int				 hold_token;	/* set: /token requests are never answered */
 	int				 nrequests;
 	uint64_t			 endless_sent;	/* bytes of /endless written */
 	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
 	int				 nconns;	/* open connections */
+	int				 nheld;		/* of them, held unanswered (/slow, hold_token) */
 	/* for /blob: a large body with a known pattern */
 	size_t				 blob_len;
 	struct tconn			*conns;		/* open connections */
@@ -40,5 +42,14 @@ struct tsrv	*tsrv_new(struct event_base *);
 void		 tsrv_free(struct tsrv *);
 /* Byte i of /blob's body. */
 uint8_t		 tsrv_blob_byte(size_t i);
+
+/*
+ * Run base's loop until *count >= want or ms milliseconds pass; 0 when the
+ * count was reached, else -1. A flag is a count with want 1; an int that
+ * stays 0 makes it a plain "run for ms".
+ */
+int		 tsrv_run_until(struct event_base *, const int *count, int want, long ms);
+/* A blocking TCP connection to 127.0.0.1:port: the socket, or -1. */
+int		 tsrv_connect(int port);
 
 #endif
