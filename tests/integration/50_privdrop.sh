@@ -126,7 +126,7 @@ wait_log() {	# FILE TEXT: until FILE contains TEXT (5 s)
 	return 1
 }
 status_field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
-start() {	# CONFIG LOG PORT [setpriv args...]: start serve, wait for PORT
+start() {	# CONFIG LOG PORT [setpriv args...]: start serve, wait until it serves
 	local cfg=$1 log=$2 port=$3
 	shift 3
 	if [ $# -gt 0 ]; then
@@ -135,7 +135,14 @@ start() {	# CONFIG LOG PORT [setpriv args...]: start serve, wait for PORT
 		"$DCTPROXY" serve -c "$cfg" >"$log" 2>&1 &
 	fi
 	PROXY_PID=$!
-	wait_port "$port" 15
+	wait_port "$port" 15 || return 1
+	# the port answers before the drop is done: wait for the start to finish
+	for _ in $(seq 1 100); do
+		grep -q '^dctproxy: serving (' "$log" && return 0
+		kill -0 "$PROXY_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
 }
 # serve must exit non-zero by itself (within 20 s); prints its output.
 must_fail() {	# CONFIG LOG [setpriv args...]

@@ -290,6 +290,23 @@ UNIT_TEST(fetch_timeout)
 	env_free(&e);
 }
 
+/* A buffered GET still waiting when its ctx goes: no callback, nothing leaked (ASan run). */
+UNIT_TEST(fetch_get_pending_at_ctx_free)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(1000);
+
+	env_init(&e);
+	memset(&g, 0, sizeof(g));
+	T_EQ_INT(fetch_get(e.fc, url(&e, "/slow"), &o, got_cb, &g), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &e.srv->nheld, 1, 5000), 0);
+	fetch_ctx_free(e.fc);
+	e.fc = NULL;
+	T_EQ_INT(g.done, 0);
+	env_free(&e);
+}
+
 UNIT_TEST(fetch_redirects_only_when_asked)
 {
 	struct env		e;
