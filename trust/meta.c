@@ -456,8 +456,6 @@ troot_free(struct troot *r)
 	keys_free(r->keys, r->nkeys);
 	for (i = 0; i < TROLE_NBASE; i++)
 		trole_clear(&r->roles[i]);
-	free(r->cert_ids);
-	free(r->canon_ids);
 	free(r);
 }
 

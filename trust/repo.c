@@ -25,35 +25,21 @@ struct repo_role {
 };
 
 struct trust_repo {
-	char			 gun[TRUST_MAX_GUN_LEN + 1];
 	time_t			 expires;
 	struct repo_role	*roles;
 	size_t			 nroles;
 	struct trust_target	*all;		/* flat view for iteration */
 	size_t			 nall;
-	char			(*cert_ids)[65];
-	char			(*canon_ids)[65];
-	size_t			 nids;
 };
 
 struct trust_repo *
-trepo_new(const char *gun, const struct troot *root, time_t expires)
+trepo_new(time_t expires)
 {
 	struct trust_repo *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	snprintf(r->gun, sizeof(r->gun), "%s", gun);
 	r->expires = expires;
-	r->cert_ids = calloc(root->nids + 1, sizeof(*r->cert_ids));
-	r->canon_ids = calloc(root->nids + 1, sizeof(*r->canon_ids));
-	if (r->cert_ids == NULL || r->canon_ids == NULL) {
-		trust_repo_free(r);
-		return NULL;
-	}
-	memcpy(r->cert_ids, root->cert_ids, root->nids * sizeof(*r->cert_ids));
-	memcpy(r->canon_ids, root->canon_ids, root->nids * sizeof(*r->canon_ids));
-	r->nids = root->nids;
 	return r;
 }
 
@@ -118,15 +104,7 @@ trust_repo_free(struct trust_repo *r)
 	}
 	free(r->roles);
 	free(r->all);
-	free(r->cert_ids);
-	free(r->canon_ids);
 	free(r);
-}
-
-const char *
-trust_repo_gun(const struct trust_repo *r)
-{
-	return r->gun;
 }
 
 time_t
@@ -167,24 +145,6 @@ trust_repo_target(const struct trust_repo *r, size_t i)
 {
 	build_all(r);
 	return i < r->nall ? &r->all[i] : NULL;
-}
-
-size_t
-trust_repo_nroot_ids(const struct trust_repo *r)
-{
-	return r->nids;
-}
-
-const char *
-trust_repo_root_cert_id(const struct trust_repo *r, size_t i)
-{
-	return i < r->nids ? r->cert_ids[i] : NULL;
-}
-
-const char *
-trust_repo_root_key_id(const struct trust_repo *r, size_t i)
-{
-	return i < r->nids ? r->canon_ids[i] : NULL;
 }
 
 static const struct trust_target *

@@ -155,16 +155,11 @@ struct trust_target {
 };
 
 void		 trust_repo_free(struct trust_repo *);
-const char	*trust_repo_gun(const struct trust_repo *);
 /* Earliest expiry among the metadata the verdict rests on. */
 time_t		 trust_repo_expires(const struct trust_repo *);
 size_t		 trust_repo_ntargets(const struct trust_repo *);
 /* The i-th target, roles in load order (targets, then delegations breadth-first). */
 const struct trust_target *trust_repo_target(const struct trust_repo *, size_t);
-/* Root certificate IDs and canonical root key IDs of the trusted root. */
-size_t		 trust_repo_nroot_ids(const struct trust_repo *);
-const char	*trust_repo_root_cert_id(const struct trust_repo *, size_t);
-const char	*trust_repo_root_key_id(const struct trust_repo *, size_t);
 
 /*
  * Tag -> signed target with Docker's semantics: walk targets/releases and

@@ -63,10 +63,6 @@ struct troot {
 	struct tkey	**keys;
 	size_t		 nkeys;
 	struct trole	 roles[TROLE_NBASE];
-	/* Filled by troot_validate(): the root-role keys that passed. */
-	char		(*cert_ids)[65];
-	char		(*canon_ids)[65];
-	size_t		 nids;
 };
 
 struct ttarget {
@@ -140,9 +136,9 @@ int	tfileinfo_check(const struct tfileinfo *, const uint8_t *, size_t,
  * root in a rotation chain), signed by the root threshold of those keys,
  * and, when prev is given, also by prev's root threshold of prev's
  * certificates (expiry ignored). first_bootstrap tells whether pinning
- * with TRUST_PIN_NONE and tofu unset must refuse. Fills r's ID lists.
+ * with TRUST_PIN_NONE and tofu unset must refuse.
  */
-int	troot_validate(struct troot *r, const struct troot *prev, const char *gun,
+int	troot_validate(const struct troot *r, const struct troot *prev, const char *gun,
 	    const struct trust_pins *pins, int first_bootstrap, time_t now,
 	    int check_expiry, struct trust_error *);
 
@@ -150,7 +146,7 @@ int	troot_validate(struct troot *r, const struct troot *prev, const char *gun,
 int	trole_name_valid(const char *);
 
 /* repo.c: build the verified repository from the loaded roles. */
-struct trust_repo *trepo_new(const char *gun, const struct troot *, time_t expires);
+struct trust_repo *trepo_new(time_t expires);
 int	trepo_add_role(struct trust_repo *, const struct ttargets *,
 	    char *const *paths, size_t npaths, int restricted);
 

@@ -783,7 +783,7 @@ st_done(struct trust_update *u)
 	for (i = 0; i < u->nnodes; i++)
 		if (u->nodes[i].t->m.expires < exp)
 			exp = u->nodes[i].t->m.expires;
-	if ((u->repo = trepo_new(u->gun, u->root, exp)) == NULL)
+	if ((u->repo = trepo_new(exp)) == NULL)
 		goto oom;
 	ok = trust_state_set(u->out, "root", u->root->m.raw, u->root->m.rawlen) == 0 &&
 	    trust_state_set(u->out, "timestamp", u->ts->m.raw, u->ts->m.rawlen) == 0 &&
