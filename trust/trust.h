@@ -131,7 +131,10 @@ const char		*trust_state_role(const struct trust_state *, size_t i);
 /*
  * Persisted trusted state: <dir>/<encoded GUN>/<role>.json, every file
  * replaced atomically (write to a temporary file, fsync, rename, fsync the
- * directory), so a crash never leaves a half-written file. A missing GUN
+ * directory), so a crash never leaves a half-written file; a file already
+ * holding the role's bytes is not rewritten. Files of roles a repository
+ * dropped are kept (their versions stay floors); loading refuses a
+ * directory with more role files than a state may hold. A missing GUN
  * directory loads as an empty state. Returns 0 or -1 with err set.
  */
 int	trust_store_load(const char *dir, const char *gun, struct trust_state **,
