@@ -117,6 +117,23 @@ trust_state_get(const struct trust_state *s, const char *role, size_t *lenp)
 	return NULL;
 }
 
+struct trust_state *
+trust_state_dup(const struct trust_state *s)
+{
+	struct trust_state	*d;
+	size_t			 i;
+
+	if ((d = trust_state_new()) == NULL)
+		return NULL;
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (trust_state_set(d, s->files[i].role, s->files[i].buf,
+		    s->files[i].len) == -1) {
+			trust_state_free(d);
+			return NULL;
+		}
+	return d;
+}
+
 size_t
 trust_state_count(const struct trust_state *s)
 {
@@ -201,36 +218,55 @@ gun_dir(const char *dir, const char *gun, char *buf, size_t len)
 	return 0;
 }
 
-static int
-read_file(int dfd, const char *name, uint8_t **out, size_t *lenp)
+int
+tfile_read(int fd, size_t max, uint8_t **out, size_t *lenp)
 {
 	struct stat	 st;
 	uint8_t		*buf = NULL;
 	ssize_t		 r;
 	size_t		 got = 0;
-	int		 fd, rc = -1;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if (fstat(fd, &st) == -1)
 		return -1;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE)
-		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
+		return -1;
 	while (got < (size_t)st.st_size) {
 		r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			goto out;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;	/* shrank while we read */
+			free(buf);
+			return -1;
+		}
 		got += (size_t)r;
 	}
 	*out = buf;
 	*lenp = got;
-	buf = NULL;
-	rc = 0;
- out:
-	free(buf);
+	return 0;
+}
+
+/* dfd/name, not through a symbolic link, at most STATE_MAX_FILE bytes. */
+static int
+read_file(int dfd, const char *name, uint8_t **out, size_t *lenp)
+{
+	int fd, rc, saved;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	rc = tfile_read(fd, STATE_MAX_FILE, out, lenp);
+	saved = errno;
 	close(fd);
+	errno = saved;
 	return rc;
 }
 

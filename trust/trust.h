@@ -117,6 +117,8 @@ struct trust_pins {
 struct trust_state;
 
 struct trust_state	*trust_state_new(void);
+/* A copy of s (NULL: an empty state); NULL only on out of memory. */
+struct trust_state	*trust_state_dup(const struct trust_state *s);
 void			 trust_state_free(struct trust_state *);
 /* Copies the bytes. Returns 0, or -1 on bad role name or out of memory. */
 int			 trust_state_set(struct trust_state *, const char *role,

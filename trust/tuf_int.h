@@ -145,6 +145,13 @@ int	troot_validate(const struct troot *r, const struct troot *prev, const char *
 /* Is name a valid delegation role name (targets/..., notary's grammar)? */
 int	trole_name_valid(const char *);
 
+/*
+ * state.c: all of the regular file open on fd (the caller closes it), at
+ * most max bytes. Returns 0 and a malloc'd buffer, or -1 with errno (EFBIG
+ * past max, EINVAL for anything but a regular file, EIO if it shrank).
+ */
+int	tfile_read(int fd, size_t max, uint8_t **out, size_t *lenp);
+
 /* repo.c: build the verified repository from the loaded roles. */
 struct trust_repo *trepo_new(time_t expires);
 int	trepo_add_role(struct trust_repo *, const struct ttargets *,

@@ -136,23 +136,15 @@ trust_update_new(const char *gun, const struct trust_pins *pins,
     const struct trust_state *cached, time_t now)
 {
 	struct trust_update	*u;
-	const uint8_t		*b;
-	size_t			 i, len;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	snprintf(u->gun, sizeof(u->gun), "%s", gun);
 	u->pins = pins;
 	u->now = now;
-	if ((u->cached = trust_state_new()) == NULL || (u->out = trust_state_new()) == NULL)
+	if ((u->cached = trust_state_dup(cached)) == NULL ||
+	    (u->out = trust_state_new()) == NULL)
 		goto fail;
-	for (i = 0; i < trust_state_count(cached); i++) {
-		const char *role = trust_state_role(cached, i);
-
-		if ((b = trust_state_get(cached, role, &len)) != NULL &&
-		    trust_state_set(u->cached, role, b, len) == -1)
-			goto fail;
-	}
 	if (strlen(gun) > TRUST_MAX_GUN_LEN || *gun == '\0') {
 		trust_seterr(&u->err, TRUST_E_VALIDATION, "invalid GUN");
 		u->st = U_FAILED;
