@@ -30,7 +30,6 @@ struct tmeta {
 	char		 role[TRUST_MAX_ROLE_LEN + 1];
 	uint8_t		*raw;		/* exact bytes as downloaded */
 	size_t		 rawlen;
-	json_t		*doc;
 	uint8_t		*canon;		/* canonical JSON of "signed": what is signed */
 	size_t		 canonlen;
 	int64_t		 version;
