@@ -393,33 +393,27 @@ trole_parse(const char *where, const char *name, const json_t *o, int deleg,
 			    "are not supported by Notary", where, name);
 			goto out;
 		}
-		if (paths == NULL)
-			paths = json_array();	/* borrowed-like: freed below */
-		else
-			json_incref((json_t *)(uintptr_t)paths);
-		if (!json_is_array(paths) || json_array_size(paths) > TRUST_MAX_PATHS) {
-			json_decref((json_t *)(uintptr_t)paths);
+		/* no "paths": none (jansson takes NULL as an empty array) */
+		if (paths != NULL && (!json_is_array(paths) ||
+		    json_array_size(paths) > TRUST_MAX_PATHS)) {
 			trust_seterr(err, TRUST_E_PARSE, "%s: role %s: paths must be an "
 			    "array of at most %d strings", where, name, TRUST_MAX_PATHS);
 			goto out;
 		}
 		r->paths = calloc(json_array_size(paths) + 1, sizeof(*r->paths));
 		if (r->paths == NULL) {
-			json_decref((json_t *)(uintptr_t)paths);
 			trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
 			goto out;
 		}
 		json_array_foreach(paths, i, v) {
 			if ((s = json_string_value(v)) == NULL ||
 			    (r->paths[r->npaths] = strdup(s)) == NULL) {
-				json_decref((json_t *)(uintptr_t)paths);
 				trust_seterr(err, TRUST_E_PARSE, "%s: role %s: paths must "
 				    "be strings", where, name);
 				goto out;
 			}
 			r->npaths++;
 		}
-		json_decref((json_t *)(uintptr_t)paths);
 	}
 	rc = 0;
  out:
