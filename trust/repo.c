@@ -28,7 +28,7 @@ struct trust_repo {
 	time_t			 expires;
 	struct repo_role	*roles;
 	size_t			 nroles;
-	struct trust_target	*all;		/* flat view for iteration */
+	struct trust_target	*all;		/* flat view for iteration (trepo_finish) */
 	size_t			 nall;
 };
 
@@ -113,37 +113,32 @@ trust_repo_expires(const struct trust_repo *r)
 	return r->expires;
 }
 
-/* The flat view is built lazily once; the repo is otherwise immutable. */
-static void
-build_all(const struct trust_repo *cr)
+int
+trepo_finish(struct trust_repo *r)
 {
-	struct trust_repo	*r = (struct trust_repo *)(uintptr_t)cr;
-	size_t			 i, n = 0;
+	size_t i, n = 0;
 
-	if (r->all != NULL)
-		return;
 	for (i = 0; i < r->nroles; i++)
 		n += r->roles[i].ntargets;
 	if ((r->all = calloc(n + 1, sizeof(*r->all))) == NULL)
-		return;
+		return -1;
 	for (i = 0; i < r->nroles; i++) {
 		memcpy(&r->all[r->nall], r->roles[i].targets,
 		    r->roles[i].ntargets * sizeof(*r->all));
 		r->nall += r->roles[i].ntargets;
 	}
+	return 0;
 }
 
 size_t
 trust_repo_ntargets(const struct trust_repo *r)
 {
-	build_all(r);
 	return r->nall;
 }
 
 const struct trust_target *
 trust_repo_target(const struct trust_repo *r, size_t i)
 {
-	build_all(r);
 	return i < r->nall ? &r->all[i] : NULL;
 }
 

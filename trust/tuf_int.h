@@ -151,9 +151,14 @@ int	trole_name_valid(const char *);
  */
 int	tfile_read(int fd, size_t max, uint8_t **out, size_t *lenp);
 
-/* repo.c: build the verified repository from the loaded roles. */
+/*
+ * repo.c: build the verified repository from the loaded roles: trepo_new,
+ * trepo_add_role per role in load order, then trepo_finish (the flat
+ * target list). Each returns NULL / -1 on out of memory.
+ */
 struct trust_repo *trepo_new(time_t expires);
 int	trepo_add_role(struct trust_repo *, const struct ttargets *,
 	    char *const *paths, size_t npaths, int restricted);
+int	trepo_finish(struct trust_repo *);
 
 #endif

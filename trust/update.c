@@ -794,7 +794,7 @@ st_done(struct trust_update *u)
 		    u->nodes[i].npaths, u->nodes[i].restricted) == 0 &&
 		    trust_state_set(u->out, u->nodes[i].t->m.role, u->nodes[i].t->m.raw,
 		    u->nodes[i].t->m.rawlen) == 0;
-	if (!ok)
+	if (!ok || trepo_finish(u->repo) == -1)
 		goto oom;
 	return TRUST_STEP_DONE;
  oom:
