@@ -239,13 +239,16 @@ UNIT_TEST(busybox_bad_root_refused)
 	T_CONTAINS(e.msg, "unable to match any certificates");
 }
 
-UNIT_TEST(connaisseur_cn_mismatch_refused)
+UNIT_TEST(connaisseur_no_leaf_refused_under_pulled_gun)
 {
 	struct trust_pins p = pin(TRUST_PIN_NONE, NULL, 0);
+	struct trust_error e;
 
+	/* the leaf check comes before CN matching (notary01_wrong_gun_refused) */
 	p.tofu = 1;
-	expect_refusal("connaisseur", "docker.io/securesystemsengineering/sample", &p,
-	    NULL, T_2026_11_22, TRUST_E_VALIDATION);
+	e = expect_refusal("connaisseur", "docker.io/securesystemsengineering/sample",
+	    &p, NULL, T_2026_11_22, TRUST_E_VALIDATION);
+	T_CONTAINS(e.msg, "has no leaf (non-CA) x509 certificate");
 }
 
 UNIT_TEST(connaisseur_ca_leaf_refused)
