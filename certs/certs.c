@@ -66,8 +66,8 @@ is_ca(X509 *x)
  * Go's x509 parser only understands uncompressed EC points; a certificate
  * with a compressed one does not parse there, so it must not here.
  */
-static int
-ec_point_ok(EVP_PKEY *pk)
+int
+certs_ec_point_ok(EVP_PKEY *pk)
 {
 	char	form[32];
 	size_t	len = 0;
@@ -104,7 +104,7 @@ parse_der(const uint8_t *der, size_t len)
 		goto bad;
 	if (X509_get_extension_flags(x) & EXFLAG_INVALID)
 		goto bad;
-	if (!ec_point_ok(X509_get0_pubkey(x)))
+	if (!certs_ec_point_ok(X509_get0_pubkey(x)))
 		goto bad;
 	OPENSSL_free(re);
 	return x;

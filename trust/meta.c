@@ -332,8 +332,8 @@ trole_clear(struct trole *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static struct tkey *
-key_find(struct tkey *const *keys, size_t n, const char *id)
+struct tkey *
+tkeys_find(struct tkey *const *keys, size_t n, const char *id)
 {
 	size_t i;
 
@@ -379,7 +379,7 @@ trole_parse(const char *where, const char *name, const json_t *o, int deleg,
 	}
 	json_array_foreach(ids, i, v) {
 		if ((s = json_string_value(v)) == NULL || !is_hex64(s) ||
-		    key_find(keys, nkeys, s) == NULL) {
+		    tkeys_find(keys, nkeys, s) == NULL) {
 			trust_seterr(err, TRUST_E_PARSE, "%s: role %s lists key ID %s "
 			    "that is not in \"keys\"", where, name, s ? s : "(not a string)");
 			goto out;
@@ -779,7 +779,7 @@ tmeta_verify(const struct tmeta *m, const struct trole *role, struct tkey *const
 		for (j = 0; j < role->nkeyids; j++)
 			if (strcmp(role->keyids[j], s->keyid) == 0)
 				authorised = 1;
-		if (!authorised || (k = key_find(keys, nkeys, s->keyid)) == NULL)
+		if (!authorised || (k = tkeys_find(keys, nkeys, s->keyid)) == NULL)
 			continue;
 		/* a key counts once towards the threshold, however often it signs */
 		for (dup = 0, j = 0; j < nseen; j++)

@@ -187,9 +187,10 @@ trust_repo_lookup_tag(const struct trust_repo *r, const char *tag,
 	return 0;
 }
 
-int
-trust_repo_lookup_in_role(const struct trust_repo *r, const char *tag,
-    const char *role, struct trust_target *out, struct trust_error *err)
+/* The tag as signed by exactly one role (e.g. "targets/security"). */
+static int
+lookup_in_role(const struct trust_repo *r, const char *tag, const char *role,
+    struct trust_target *out, struct trust_error *err)
 {
 	const struct trust_target	*hit = NULL;
 	size_t				 i;
@@ -218,7 +219,7 @@ trust_repo_resolve(const struct trust_repo *r, const char *tag,
 	if (nroles == 0)
 		return trust_repo_lookup_tag(r, tag, out, err);
 	for (i = 0; i < nroles; i++) {
-		if (trust_repo_lookup_in_role(r, tag, roles[i], &t, err) == -1)
+		if (lookup_in_role(r, tag, roles[i], &t, err) == -1)
 			return -1;
 		if (i == 0)
 			first = t;

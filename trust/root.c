@@ -67,15 +67,13 @@ rebuild_keys(const struct troot *r, const char *gun, const struct trust_pins *pi
 	struct tkey		*k, *nk;
 	char			 cn[TRUST_MAX_GUN_LEN + 2], cerr[CERTS_ERRLEN], cid[65];
 	uint8_t			*pem = NULL;
-	size_t			 i, j, pemlen;
+	size_t			 i, pemlen;
 	int			 rc = -1;
 
 	if ((out->keys = calloc(role->nkeyids + 1, sizeof(*out->keys))) == NULL)
 		return -1;
 	for (i = 0; i < role->nkeyids; i++) {
-		for (k = NULL, j = 0; j < r->nkeys; j++)
-			if (strcmp(r->keys[j]->id, role->keyids[i]) == 0)
-				k = r->keys[j];
+		k = tkeys_find(r->keys, r->nkeys, role->keyids[i]);
 		if (k == NULL || k->chain == NULL) {
 			snprintf(why, whylen, "root key %.12s has no leaf (non-CA) "
 			    "x509 certificate", role->keyids[i]);

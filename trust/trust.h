@@ -177,13 +177,6 @@ int	trust_repo_lookup_tag(const struct trust_repo *, const char *tag,
 	    struct trust_target *out, struct trust_error *);
 
 /*
- * The tag as signed by exactly one role (e.g. "targets/security"), for
- * policies that require particular or additional signer roles.
- */
-int	trust_repo_lookup_in_role(const struct trust_repo *, const char *tag,
-	    const char *role, struct trust_target *out, struct trust_error *);
-
-/*
  * Tag resolved under a policy's required roles: with nroles == 0 this is
  * trust_repo_lookup_tag(); otherwise the tag must be signed in every listed
  * role with the same sha256 (TRUST_E_ROLE_MISMATCH if not).

@@ -111,6 +111,8 @@ void	tsnap_free(struct tsnap *);
 int64_t	tmeta_peek_version(const uint8_t *, size_t);
 
 const struct tfileinfo *tsnap_find(const struct tsnap *, const char *role);
+/* The key with ID id among keys[0..n), or NULL. */
+struct tkey *tkeys_find(struct tkey *const *keys, size_t n, const char *id);
 const struct trole *troot_role(const struct troot *, enum trole_base);
 
 /*
