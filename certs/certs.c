@@ -66,8 +66,8 @@ is_ca(X509 *x)
  * Go's x509 parser only understands uncompressed EC points; a certificate
  * with a compressed one does not parse there, so it must not here.
  */
-static int
-ec_point_ok(EVP_PKEY *pk)
+int
+certs_ec_point_ok(EVP_PKEY *pk)
 {
 	char	form[32];
 	size_t	len = 0;
@@ -104,7 +104,7 @@ parse_der(const uint8_t *der, size_t len)
 		goto bad;
 	if (X509_get_extension_flags(x) & EXFLAG_INVALID)
 		goto bad;
-	if (!ec_point_ok(X509_get0_pubkey(x)))
+	if (!certs_ec_point_ok(X509_get0_pubkey(x)))
 		goto bad;
 	OPENSSL_free(re);
 	return x;
@@ -380,30 +380,6 @@ certs_check(X509 *x, time_t now, int check_expiry, char err[CERTS_ERRLEN])
 	return 0;
 }
 
-/* Append one DER certificate as Go's pem.Encode writes it. */
-static int
-put_pem(BIO *bio, const uint8_t *der, size_t len)
-{
-	static const char	begin[] = "-----BEGIN CERTIFICATE-----\n";
-	static const char	end[] = "-----END CERTIFICATE-----\n";
-	unsigned char		line[65];
-	size_t			off, n;
-	int			m;
-
-	if (BIO_write(bio, begin, (int)sizeof(begin) - 1) != (int)sizeof(begin) - 1)
-		return -1;
-	for (off = 0; off < len; off += n) {
-		n = len - off < 48 ? len - off : 48;
-		m = EVP_EncodeBlock(line, der + off, (int)n);
-		line[m++] = '\n';
-		if (BIO_write(bio, line, m) != m)
-			return -1;
-	}
-	if (BIO_write(bio, end, (int)sizeof(end) - 1) != (int)sizeof(end) - 1)
-		return -1;
-	return 0;
-}
-
 int
 certs_chain_pem(const struct certs_chain *c, time_t now, int check_expiry,
     uint8_t **pem, size_t *len)
@@ -421,7 +397,9 @@ certs_chain_pem(const struct certs_chain *c, time_t now, int check_expiry,
 	for (i = 0; i < c->n; i++) {
 		if (i > 0 && certs_check(c->cert[i], now, check_expiry, NULL) == -1)
 			continue;	/* notary drops failing intermediates silently */
-		if (put_pem(bio, c->der[i], c->derlen[i]) == -1)
+		/* Go's pem.Encode: no headers, base64 in 64-column lines */
+		if (PEM_write_bio(bio, PEM_STRING_X509, "", c->der[i],
+		    (long)c->derlen[i]) <= 0)
 			goto out;
 	}
 	if ((n = BIO_get_mem_data(bio, &p)) <= 0)

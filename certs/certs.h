@@ -39,6 +39,12 @@ int		 certs_chain_parse(const uint8_t *pem, size_t len,
 		    struct certs_chain **out, char err[CERTS_ERRLEN]);
 void		 certs_chain_free(struct certs_chain *);
 
+/*
+ * 0 if pk is an EC key whose point is not in uncompressed form (Go's
+ * parsers refuse the others), 1 otherwise (other key types, NULL).
+ */
+int		 certs_ec_point_ok(EVP_PKEY *pk);
+
 /* Borrowed leaf certificate and its public key. */
 X509		*certs_chain_leaf(const struct certs_chain *);
 EVP_PKEY	*certs_chain_pubkey(const struct certs_chain *);

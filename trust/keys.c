@@ -6,8 +6,8 @@
  * type then: DER SPKI that re-encodes to the same bytes for "ecdsa"/"rsa",
  * PEM certificates for the x509 types (struct tkey's chain is set only
  * when the bundle follows the root-key rules of certs_chain_parse: one
- * non-CA leaf first, then CAs), 32 raw bytes for ed25519,
- * RSA moduli of 2048..TKEY_MAX_RSA_BITS bits, EC keys on the NIST curves
+ * non-CA leaf first, then CAs), 32 raw bytes for ed25519, RSA moduli of
+ * CERTS_MIN_RSA_BITS..TKEY_MAX_RSA_BITS bits, EC keys on the NIST curves
  * Go supports. Verification never fails loudly: a signature that does not
  * fit its key is simply not valid.
  *
@@ -30,7 +30,6 @@
 #include "certs/certs.h"
 #include "trust/trust_int.h"
 
-#define TKEY_MIN_RSA_BITS	2048	/* notary minRSAKeySizeBit */
 #define TKEY_MAX_RSA_BITS	8192	/* bounds the cost of one verification */
 #define TKEY_MAX_PUBLIC_LEN	(64 * 1024) /* keyval.public after decoding (CERTS_MAX_PEM_LEN) */
 #define TKEY_PSS_SALTLEN	32	/* rsa.PSSSaltLengthEqualsHash with SHA-256 */
@@ -123,10 +122,7 @@ ec_key_ok(EVP_PKEY *pk)
 	if (strcmp(buf, "prime256v1") != 0 && strcmp(buf, "secp384r1") != 0 &&
 	    strcmp(buf, "secp521r1") != 0 && strcmp(buf, "secp224r1") != 0)
 		return 0;
-	if (!EVP_PKEY_get_utf8_string_param(pk,
-	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, buf, sizeof(buf), &len))
-		return 0;
-	return strcmp(buf, "uncompressed") == 0;
+	return certs_ec_point_ok(pk);
 }
 
 static int
@@ -137,7 +133,7 @@ rsa_key_ok(EVP_PKEY *pk)
 	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
 		return 0;
 	bits = EVP_PKEY_get_bits(pk);
-	return bits >= TKEY_MIN_RSA_BITS && bits <= TKEY_MAX_RSA_BITS;
+	return bits >= CERTS_MIN_RSA_BITS && bits <= TKEY_MAX_RSA_BITS;
 }
 
 /* DER SPKI that is all of pub and re-encodes to exactly pub. */
@@ -251,7 +247,6 @@ tkey_from_public(enum tkey_type type, const uint8_t *pub, size_t publen,
 			goto bad;
 		}
 		if (k->pkey == NULL) {
-			k->pkey = NULL;
 			trust_seterr(err, TRUST_E_VALIDATION,
 			    "%s certificate has no usable public key", name);
 			goto bad;
@@ -274,7 +269,7 @@ tkey_from_public(enum tkey_type type, const uint8_t *pub, size_t publen,
 	if ((type == TKEY_RSA || type == TKEY_RSA_X509) && !rsa_key_ok(k->pkey)) {
 		trust_seterr(err, TRUST_E_VALIDATION,
 		    "%s key is not an RSA key of %d to %d bits", name,
-		    TKEY_MIN_RSA_BITS, TKEY_MAX_RSA_BITS);
+		    CERTS_MIN_RSA_BITS, TKEY_MAX_RSA_BITS);
 		goto bad;
 	}
 	if (tkey_compute_id(name, pub, publen, k->id) == -1) {

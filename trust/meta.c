@@ -141,26 +141,29 @@ tmeta_clear(struct tmeta *m)
 	free(m->sigs);
 	free(m->canon);
 	free(m->raw);
-	json_decref(m->doc);
 	memset(m, 0, sizeof(*m));
 }
 
 /*
  * Parse the envelope {"signed":{...},"signatures":[...]}, check _type,
- * version >= 1 and expires, compute the canonical signed bytes.
+ * version >= 1 and expires, compute the canonical signed bytes. On
+ * success *signedp is the "signed" object, a new reference the caller
+ * drops once it has parsed the role's fields: nothing reads the tree later.
  */
 static int
 tmeta_parse(struct tmeta *m, const char *role, const char *type, const uint8_t *buf,
-    size_t len, size_t cap, struct trust_error *err)
+    size_t len, size_t cap, json_t **signedp, struct trust_error *err)
 {
+	json_t		*doc = NULL;
 	const json_t	*signed_, *sigs, *s, *v;
 	const char	*str;
 	size_t		 i;
 	int		 rc = -1;
 
 	memset(m, 0, sizeof(*m));
+	*signedp = NULL;
 	snprintf(m->role, sizeof(m->role), "%s", role);
-	if (tjson_parse(buf, len, cap, &m->doc, err) == -1)
+	if (tjson_parse(buf, len, cap, &doc, err) == -1)
 		goto out;
 	if ((m->raw = malloc(len ? len : 1)) == NULL) {
 		trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
@@ -168,8 +171,8 @@ tmeta_parse(struct tmeta *m, const char *role, const char *type, const uint8_t *
 	}
 	memcpy(m->raw, buf, len);
 	m->rawlen = len;
-	signed_ = json_object_get(m->doc, "signed");
-	sigs = json_object_get(m->doc, "signatures");
+	signed_ = json_object_get(doc, "signed");
+	sigs = json_object_get(doc, "signatures");
 	if (!json_is_object(signed_) || !json_is_array(sigs)) {
 		trust_seterr(err, TRUST_E_PARSE, "%s: metadata needs a \"signed\" object "
 		    "and a \"signatures\" array", role);
@@ -228,10 +231,12 @@ tmeta_parse(struct tmeta *m, const char *role, const char *type, const uint8_t *
 		    "(non-integral number)", role);
 		goto out;
 	}
+	*signedp = json_incref((json_t *)(uintptr_t)signed_);
 	rc = 0;
  out:
 	if (rc == -1)
 		tmeta_clear(m);
+	json_decref(doc);
 	return rc;
 }
 
@@ -327,8 +332,8 @@ trole_clear(struct trole *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static struct tkey *
-key_find(struct tkey *const *keys, size_t n, const char *id)
+struct tkey *
+tkeys_find(struct tkey *const *keys, size_t n, const char *id)
 {
 	size_t i;
 
@@ -374,7 +379,7 @@ trole_parse(const char *where, const char *name, const json_t *o, int deleg,
 	}
 	json_array_foreach(ids, i, v) {
 		if ((s = json_string_value(v)) == NULL || !is_hex64(s) ||
-		    key_find(keys, nkeys, s) == NULL) {
+		    tkeys_find(keys, nkeys, s) == NULL) {
 			trust_seterr(err, TRUST_E_PARSE, "%s: role %s lists key ID %s "
 			    "that is not in \"keys\"", where, name, s ? s : "(not a string)");
 			goto out;
@@ -388,33 +393,27 @@ trole_parse(const char *where, const char *name, const json_t *o, int deleg,
 			    "are not supported by Notary", where, name);
 			goto out;
 		}
-		if (paths == NULL)
-			paths = json_array();	/* borrowed-like: freed below */
-		else
-			json_incref((json_t *)(uintptr_t)paths);
-		if (!json_is_array(paths) || json_array_size(paths) > TRUST_MAX_PATHS) {
-			json_decref((json_t *)(uintptr_t)paths);
+		/* no "paths": none (jansson takes NULL as an empty array) */
+		if (paths != NULL && (!json_is_array(paths) ||
+		    json_array_size(paths) > TRUST_MAX_PATHS)) {
 			trust_seterr(err, TRUST_E_PARSE, "%s: role %s: paths must be an "
 			    "array of at most %d strings", where, name, TRUST_MAX_PATHS);
 			goto out;
 		}
 		r->paths = calloc(json_array_size(paths) + 1, sizeof(*r->paths));
 		if (r->paths == NULL) {
-			json_decref((json_t *)(uintptr_t)paths);
 			trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
 			goto out;
 		}
 		json_array_foreach(paths, i, v) {
 			if ((s = json_string_value(v)) == NULL ||
 			    (r->paths[r->npaths] = strdup(s)) == NULL) {
-				json_decref((json_t *)(uintptr_t)paths);
 				trust_seterr(err, TRUST_E_PARSE, "%s: role %s: paths must "
 				    "be strings", where, name);
 				goto out;
 			}
 			r->npaths++;
 		}
-		json_decref((json_t *)(uintptr_t)paths);
 	}
 	rc = 0;
  out:
@@ -456,8 +455,6 @@ troot_free(struct troot *r)
 	keys_free(r->keys, r->nkeys);
 	for (i = 0; i < TROLE_NBASE; i++)
 		trole_clear(&r->roles[i]);
-	free(r->cert_ids);
-	free(r->canon_ids);
 	free(r);
 }
 
@@ -465,14 +462,15 @@ int
 troot_parse(const uint8_t *buf, size_t len, struct troot **out, struct trust_error *err)
 {
 	struct troot	*r;
-	const json_t	*signed_, *roles, *o;
+	json_t		*signed_ = NULL;
+	const json_t	*roles, *o;
 	int		 i, rc = -1;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
-	if (tmeta_parse(&r->m, "root", "Root", buf, len, TRUST_MAX_ROOT_LEN, err) == -1)
+	if (tmeta_parse(&r->m, "root", "Root", buf, len, TRUST_MAX_ROOT_LEN, &signed_,
+	    err) == -1)
 		goto out;
-	signed_ = json_object_get(r->m.doc, "signed");
 	if (keys_parse("root", json_object_get(signed_, "keys"), &r->keys, &r->nkeys,
 	    err) == -1)
 		goto out;
@@ -495,6 +493,7 @@ troot_parse(const uint8_t *buf, size_t len, struct troot **out, struct trust_err
 	r = NULL;
 	rc = 0;
  out:
+	json_decref(signed_);
 	troot_free(r);
 	return rc;
 }
@@ -594,16 +593,17 @@ ttargets_parse(const char *role, const uint8_t *buf, size_t len, struct ttargets
     struct trust_error *err)
 {
 	struct ttargets	*t;
-	const json_t	*signed_, *tg, *dl, *roles, *v;
+	json_t		*signed_ = NULL;
+	const json_t	*tg, *dl, *roles, *v;
 	const char	*name;
 	size_t		 i;
 	int		 rc = -1;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
-	if (tmeta_parse(&t->m, role, "Targets", buf, len, TRUST_MAX_METADATA_LEN, err) == -1)
+	if (tmeta_parse(&t->m, role, "Targets", buf, len, TRUST_MAX_METADATA_LEN,
+	    &signed_, err) == -1)
 		goto out;
-	signed_ = json_object_get(t->m.doc, "signed");
 	tg = json_object_get(signed_, "targets");
 	if (!json_is_object(tg) || json_object_size(tg) > TRUST_MAX_TARGETS) {
 		trust_seterr(err, TRUST_E_PARSE, "%s: \"targets\" must be an object of "
@@ -670,6 +670,7 @@ ttargets_parse(const char *role, const uint8_t *buf, size_t len, struct ttargets
 	*out = t;
 	t = NULL;
  out:
+	json_decref(signed_);
 	ttargets_free(t);
 	return rc;
 }
@@ -691,6 +692,7 @@ tsnap_parse(const char *role, const uint8_t *buf, size_t len, struct tsnap **out
     struct trust_error *err)
 {
 	struct tsnap	*s;
+	json_t		*signed_ = NULL;
 	const json_t	*meta, *v;
 	const char	*name;
 	int		 ts = strcmp(role, "timestamp") == 0, rc = -1;
@@ -698,9 +700,9 @@ tsnap_parse(const char *role, const uint8_t *buf, size_t len, struct tsnap **out
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
 	if (tmeta_parse(&s->m, role, ts ? "Timestamp" : "Snapshot", buf, len,
-	    ts ? TRUST_MAX_TIMESTAMP_LEN : TRUST_MAX_METADATA_LEN, err) == -1)
+	    ts ? TRUST_MAX_TIMESTAMP_LEN : TRUST_MAX_METADATA_LEN, &signed_, err) == -1)
 		goto out;
-	meta = json_object_get(json_object_get(s->m.doc, "signed"), "meta");
+	meta = json_object_get(signed_, "meta");
 	if (!json_is_object(meta) || json_object_size(meta) > TRUST_MAX_DELEGATIONS + 8) {
 		trust_seterr(err, TRUST_E_PARSE, "%s: \"meta\" must be an object of at "
 		    "most %d entries", role, TRUST_MAX_DELEGATIONS + 8);
@@ -734,6 +736,7 @@ tsnap_parse(const char *role, const uint8_t *buf, size_t len, struct tsnap **out
 	s = NULL;
 	rc = 0;
  out:
+	json_decref(signed_);
 	tsnap_free(s);
 	return rc;
 }
@@ -776,7 +779,7 @@ tmeta_verify(const struct tmeta *m, const struct trole *role, struct tkey *const
 		for (j = 0; j < role->nkeyids; j++)
 			if (strcmp(role->keyids[j], s->keyid) == 0)
 				authorised = 1;
-		if (!authorised || (k = key_find(keys, nkeys, s->keyid)) == NULL)
+		if (!authorised || (k = tkeys_find(keys, nkeys, s->keyid)) == NULL)
 			continue;
 		/* a key counts once towards the threshold, however often it signs */
 		for (dup = 0, j = 0; j < nseen; j++)

@@ -3,8 +3,6 @@
  * (`dctproxy verify`, tests): each request is answered from the file the
  * server would have served, a missing file is a 404.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -47,40 +45,20 @@ map_path(const char *req, char *out, size_t outlen)
 static int
 slurp(const char *dir, const char *name, size_t max, uint8_t **out, size_t *lenp)
 {
-	char		 path[4096];
-	struct stat	 st;
-	uint8_t		*buf = NULL;
-	ssize_t		 r;
-	size_t		 got = 0;
-	int		 fd, status = TRUST_FETCH_NETERR;
+	char	path[4096];
+	int	fd, rc, saved;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return 404;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return errno == ENOENT || errno == ENOTDIR ? 404 : TRUST_FETCH_NETERR;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
-		goto out;
-	if ((size_t)st.st_size > max) {
-		status = TRUST_FETCH_TOOBIG;
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	while (got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r <= 0 && errno != EINTR)
-			goto out;
-		if (r > 0)
-			got += (size_t)r;
-	}
-	*out = buf;
-	*lenp = got;
-	buf = NULL;
-	status = 200;
- out:
-	free(buf);
+	rc = tfile_read(fd, max, out, lenp);
+	saved = errno;
 	close(fd);
-	return status;
+	errno = saved;
+	if (rc == 0)
+		return 200;
+	return errno == EFBIG ? TRUST_FETCH_TOOBIG : TRUST_FETCH_NETERR;
 }
 
 int
@@ -90,12 +68,10 @@ trust_verify_dir(const char *dir, const char *gun, const struct trust_pins *pins
 {
 	struct trust_update	*u;
 	struct trust_fetch	 f;
-	const struct trust_state *ns;
 	enum trust_step		 step;
 	char			 name[TRUST_MAX_PATH];
 	uint8_t			*body = NULL;
-	size_t			 len = 0, i, blen;
-	const uint8_t		*b;
+	size_t			 len = 0;
 	int			 status, rc = -1;
 
 	if ((u = trust_update_new(gun, pins, cached, now)) == NULL)
@@ -113,21 +89,10 @@ trust_verify_dir(const char *dir, const char *gun, const struct trust_pins *pins
 			*err = *trust_update_error(u);
 		goto out;
 	}
-	if (state != NULL) {
-		ns = trust_update_state(u);
-		if ((*state = trust_state_new()) == NULL) {
-			trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
-			goto out;
-		}
-		for (i = 0; i < trust_state_count(ns); i++) {
-			b = trust_state_get(ns, trust_state_role(ns, i), &blen);
-			if (trust_state_set(*state, trust_state_role(ns, i), b, blen) == -1) {
-				trust_state_free(*state);
-				*state = NULL;
-				trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
-				goto out;
-			}
-		}
+	if (state != NULL &&
+	    (*state = trust_state_dup(trust_update_state(u))) == NULL) {
+		trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
+		goto out;
 	}
 	*repo = trust_update_take_repo(u);
 	rc = 0;

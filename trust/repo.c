@@ -25,35 +25,21 @@ struct repo_role {
 };
 
 struct trust_repo {
-	char			 gun[TRUST_MAX_GUN_LEN + 1];
 	time_t			 expires;
 	struct repo_role	*roles;
 	size_t			 nroles;
-	struct trust_target	*all;		/* flat view for iteration */
+	struct trust_target	*all;		/* flat view for iteration (trepo_finish) */
 	size_t			 nall;
-	char			(*cert_ids)[65];
-	char			(*canon_ids)[65];
-	size_t			 nids;
 };
 
 struct trust_repo *
-trepo_new(const char *gun, const struct troot *root, time_t expires)
+trepo_new(time_t expires)
 {
 	struct trust_repo *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	snprintf(r->gun, sizeof(r->gun), "%s", gun);
 	r->expires = expires;
-	r->cert_ids = calloc(root->nids + 1, sizeof(*r->cert_ids));
-	r->canon_ids = calloc(root->nids + 1, sizeof(*r->canon_ids));
-	if (r->cert_ids == NULL || r->canon_ids == NULL) {
-		trust_repo_free(r);
-		return NULL;
-	}
-	memcpy(r->cert_ids, root->cert_ids, root->nids * sizeof(*r->cert_ids));
-	memcpy(r->canon_ids, root->canon_ids, root->nids * sizeof(*r->canon_ids));
-	r->nids = root->nids;
 	return r;
 }
 
@@ -118,15 +104,7 @@ trust_repo_free(struct trust_repo *r)
 	}
 	free(r->roles);
 	free(r->all);
-	free(r->cert_ids);
-	free(r->canon_ids);
 	free(r);
-}
-
-const char *
-trust_repo_gun(const struct trust_repo *r)
-{
-	return r->gun;
 }
 
 time_t
@@ -135,56 +113,33 @@ trust_repo_expires(const struct trust_repo *r)
 	return r->expires;
 }
 
-/* The flat view is built lazily once; the repo is otherwise immutable. */
-static void
-build_all(const struct trust_repo *cr)
+int
+trepo_finish(struct trust_repo *r)
 {
-	struct trust_repo	*r = (struct trust_repo *)(uintptr_t)cr;
-	size_t			 i, n = 0;
+	size_t i, n = 0;
 
-	if (r->all != NULL)
-		return;
 	for (i = 0; i < r->nroles; i++)
 		n += r->roles[i].ntargets;
 	if ((r->all = calloc(n + 1, sizeof(*r->all))) == NULL)
-		return;
+		return -1;
 	for (i = 0; i < r->nroles; i++) {
 		memcpy(&r->all[r->nall], r->roles[i].targets,
 		    r->roles[i].ntargets * sizeof(*r->all));
 		r->nall += r->roles[i].ntargets;
 	}
+	return 0;
 }
 
 size_t
 trust_repo_ntargets(const struct trust_repo *r)
 {
-	build_all(r);
 	return r->nall;
 }
 
 const struct trust_target *
 trust_repo_target(const struct trust_repo *r, size_t i)
 {
-	build_all(r);
 	return i < r->nall ? &r->all[i] : NULL;
-}
-
-size_t
-trust_repo_nroot_ids(const struct trust_repo *r)
-{
-	return r->nids;
-}
-
-const char *
-trust_repo_root_cert_id(const struct trust_repo *r, size_t i)
-{
-	return i < r->nids ? r->cert_ids[i] : NULL;
-}
-
-const char *
-trust_repo_root_key_id(const struct trust_repo *r, size_t i)
-{
-	return i < r->nids ? r->canon_ids[i] : NULL;
 }
 
 static const struct trust_target *
@@ -232,9 +187,10 @@ trust_repo_lookup_tag(const struct trust_repo *r, const char *tag,
 	return 0;
 }
 
-int
-trust_repo_lookup_in_role(const struct trust_repo *r, const char *tag,
-    const char *role, struct trust_target *out, struct trust_error *err)
+/* The tag as signed by exactly one role (e.g. "targets/security"). */
+static int
+lookup_in_role(const struct trust_repo *r, const char *tag, const char *role,
+    struct trust_target *out, struct trust_error *err)
 {
 	const struct trust_target	*hit = NULL;
 	size_t				 i;
@@ -263,7 +219,7 @@ trust_repo_resolve(const struct trust_repo *r, const char *tag,
 	if (nroles == 0)
 		return trust_repo_lookup_tag(r, tag, out, err);
 	for (i = 0; i < nroles; i++) {
-		if (trust_repo_lookup_in_role(r, tag, roles[i], &t, err) == -1)
+		if (lookup_in_role(r, tag, roles[i], &t, err) == -1)
 			return -1;
 		if (i == 0)
 			first = t;

@@ -67,15 +67,13 @@ rebuild_keys(const struct troot *r, const char *gun, const struct trust_pins *pi
 	struct tkey		*k, *nk;
 	char			 cn[TRUST_MAX_GUN_LEN + 2], cerr[CERTS_ERRLEN], cid[65];
 	uint8_t			*pem = NULL;
-	size_t			 i, j, pemlen;
+	size_t			 i, pemlen;
 	int			 rc = -1;
 
 	if ((out->keys = calloc(role->nkeyids + 1, sizeof(*out->keys))) == NULL)
 		return -1;
 	for (i = 0; i < role->nkeyids; i++) {
-		for (k = NULL, j = 0; j < r->nkeys; j++)
-			if (strcmp(r->keys[j]->id, role->keyids[i]) == 0)
-				k = r->keys[j];
+		k = tkeys_find(r->keys, r->nkeys, role->keyids[i]);
 		if (k == NULL || k->chain == NULL) {
 			snprintf(why, whylen, "root key %.12s has no leaf (non-CA) "
 			    "x509 certificate", role->keyids[i]);
@@ -153,14 +151,13 @@ verify_with(const struct tmeta *m, const struct trole *tmpl, const struct kept *
 }
 
 int
-troot_validate(struct troot *r, const struct troot *prev, const char *gun,
+troot_validate(const struct troot *r, const struct troot *prev, const char *gun,
     const struct trust_pins *pins, int first_bootstrap, time_t now, int check_expiry,
     struct trust_error *err)
 {
 	struct kept	 own = { NULL, 0 }, old = { NULL, 0 };
 	char		 why[256] = "no root certificates";
 	int		 pinfail = 0, dummy = 0, rc = -1;
-	size_t		 i;
 
 	if (pins != NULL && pins->kind == TRUST_PIN_NONE && !pins->tofu &&
 	    first_bootstrap) {
@@ -214,20 +211,6 @@ troot_validate(struct troot *r, const struct troot *prev, const char *gun,
 	}
 	if (check_expiry && tmeta_check_expiry(&r->m, now, err) == -1)
 		goto out;
-	free(r->cert_ids);
-	free(r->canon_ids);
-	r->cert_ids = calloc(own.n, sizeof(*r->cert_ids));
-	r->canon_ids = calloc(own.n, sizeof(*r->canon_ids));
-	if (r->cert_ids == NULL || r->canon_ids == NULL) {
-		trust_seterr(err, TRUST_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < own.n; i++) {
-		memcpy(r->cert_ids[i], own.keys[i]->id, 65);
-		if (tkey_canonical_id(own.keys[i]->chain, r->canon_ids[i]) == -1)
-			r->canon_ids[i][0] = '\0';
-	}
-	r->nids = own.n;
 	rc = 0;
  out:
 	kept_free(&own);

@@ -5,7 +5,8 @@
  * On disk: <dir>/<encoded GUN>/<role>.json, with '/' in delegation names
  * encoded like the GUN, so every GUN is one flat directory. Each file is
  * replaced atomically: written to a temporary file in the same directory,
- * fsync'd, renamed over the old one, and the directory fsync'd. A crash
+ * fsync'd, renamed over the old one, and the directory fsync'd; a file
+ * whose bytes are already on disk is left alone. A crash
  * leaves either the old or the new file, never half of one; files of one
  * save may mix old and new versions, which the next update re-verifies
  * (the versions still act as floors).
@@ -116,6 +117,23 @@ trust_state_get(const struct trust_state *s, const char *role, size_t *lenp)
 	return NULL;
 }
 
+struct trust_state *
+trust_state_dup(const struct trust_state *s)
+{
+	struct trust_state	*d;
+	size_t			 i;
+
+	if ((d = trust_state_new()) == NULL)
+		return NULL;
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (trust_state_set(d, s->files[i].role, s->files[i].buf,
+		    s->files[i].len) == -1) {
+			trust_state_free(d);
+			return NULL;
+		}
+	return d;
+}
+
 size_t
 trust_state_count(const struct trust_state *s)
 {
@@ -200,36 +218,55 @@ gun_dir(const char *dir, const char *gun, char *buf, size_t len)
 	return 0;
 }
 
-static int
-read_file(int dfd, const char *name, uint8_t **out, size_t *lenp)
+int
+tfile_read(int fd, size_t max, uint8_t **out, size_t *lenp)
 {
 	struct stat	 st;
 	uint8_t		*buf = NULL;
 	ssize_t		 r;
 	size_t		 got = 0;
-	int		 fd, rc = -1;
 
-	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if (fstat(fd, &st) == -1)
 		return -1;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX_FILE)
-		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
+		return -1;
 	while (got < (size_t)st.st_size) {
 		r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			goto out;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;	/* shrank while we read */
+			free(buf);
+			return -1;
+		}
 		got += (size_t)r;
 	}
 	*out = buf;
 	*lenp = got;
-	buf = NULL;
-	rc = 0;
- out:
-	free(buf);
+	return 0;
+}
+
+/* dfd/name, not through a symbolic link, at most STATE_MAX_FILE bytes. */
+static int
+read_file(int dfd, const char *name, uint8_t **out, size_t *lenp)
+{
+	int fd, rc, saved;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	rc = tfile_read(fd, STATE_MAX_FILE, out, lenp);
+	saved = errno;
 	close(fd);
+	errno = saved;
 	return rc;
 }
 
@@ -269,6 +306,13 @@ trust_store_load(const char *dir, const char *gun, struct trust_state **out,
 		enc[nl - 5] = '\0';
 		if (decode(enc, role, sizeof(role)) == -1 || !role_ok(role))
 			continue;
+		/* files of roles a repository dropped stay (their floors do) */
+		if (s->n >= STATE_MAX_ROLES && trust_state_get(s, role, &len) == NULL) {
+			trust_seterr(err, TRUST_E_INTERNAL, "unable to access trust "
+			    "cache for %s: %s holds more than %d role files", gun,
+			    path, STATE_MAX_ROLES);
+			goto out;
+		}
 		if (read_file(dirfd(d), de->d_name, &buf, &len) == -1 ||
 		    trust_state_set(s, role, buf, len) == -1) {
 			trust_seterr(err, TRUST_E_INTERNAL, "unable to access trust "
@@ -346,9 +390,10 @@ int
 trust_store_save(const char *dir, const char *gun, const struct trust_state *s,
     struct trust_error *err)
 {
-	char	path[4096], enc[3 * TRUST_MAX_ROLE_LEN + 8];
-	size_t	i;
-	int	dfd = -1, rc = -1;
+	char	 path[4096], enc[3 * TRUST_MAX_ROLE_LEN + 8];
+	uint8_t	*old;
+	size_t	 i, oldlen;
+	int	 dfd = -1, same, renamed = 0, rc = -1;
 
 	if (gun_dir(dir, gun, path, sizeof(path)) == -1) {
 		trust_seterr(err, TRUST_E_INTERNAL, "GUN %s cannot be stored", gun);
@@ -364,13 +409,22 @@ trust_store_save(const char *dir, const char *gun, const struct trust_state *s,
 		if (encode(s->files[i].role, enc, sizeof(enc) - 5) == -1)
 			continue;
 		strncat(enc, ".json", sizeof(enc) - strlen(enc) - 1);
+		/* an unchanged role (most of them, on a warm update) is not rewritten */
+		if (read_file(dfd, enc, &old, &oldlen) == 0) {
+			same = oldlen == s->files[i].len &&
+			    memcmp(old, s->files[i].buf, oldlen) == 0;
+			free(old);
+			if (same)
+				continue;
+		}
 		if (write_atomic(dfd, enc, s->files[i].buf, s->files[i].len) == -1) {
 			trust_seterr(err, TRUST_E_INTERNAL, "unable to write trust cache "
 			    "for %s: %s/%s: %s", gun, path, enc, strerror(errno));
 			goto out;
 		}
+		renamed = 1;
 	}
-	if (fsync(dfd) == -1) {
+	if (renamed && fsync(dfd) == -1) {
 		trust_seterr(err, TRUST_E_INTERNAL, "unable to sync trust cache for %s: %s",
 		    gun, strerror(errno));
 		goto out;

@@ -119,6 +119,8 @@ struct trust_pins {
 struct trust_state;
 
 struct trust_state	*trust_state_new(void);
+/* A copy of s (NULL: an empty state); NULL only on out of memory. */
+struct trust_state	*trust_state_dup(const struct trust_state *s);
 void			 trust_state_free(struct trust_state *);
 /* Copies the bytes. Returns 0, or -1 on bad role name or out of memory. */
 int			 trust_state_set(struct trust_state *, const char *role,
@@ -133,7 +135,10 @@ const char		*trust_state_role(const struct trust_state *, size_t i);
 /*
  * Persisted trusted state: <dir>/<encoded GUN>/<role>.json, every file
  * replaced atomically (write to a temporary file, fsync, rename, fsync the
- * directory), so a crash never leaves a half-written file. A missing GUN
+ * directory), so a crash never leaves a half-written file; a file already
+ * holding the role's bytes is not rewritten. Files of roles a repository
+ * dropped are kept (their versions stay floors); loading refuses a
+ * directory with more role files than a state may hold. A missing GUN
  * directory loads as an empty state. Returns 0 or -1 with err set.
  */
 int	trust_store_load(const char *dir, const char *gun, struct trust_state **,
@@ -157,16 +162,11 @@ struct trust_target {
 };
 
 void		 trust_repo_free(struct trust_repo *);
-const char	*trust_repo_gun(const struct trust_repo *);
 /* Earliest expiry among the metadata the verdict rests on. */
 time_t		 trust_repo_expires(const struct trust_repo *);
 size_t		 trust_repo_ntargets(const struct trust_repo *);
 /* The i-th target, roles in load order (targets, then delegations breadth-first). */
 const struct trust_target *trust_repo_target(const struct trust_repo *, size_t);
-/* Root certificate IDs and canonical root key IDs of the trusted root. */
-size_t		 trust_repo_nroot_ids(const struct trust_repo *);
-const char	*trust_repo_root_cert_id(const struct trust_repo *, size_t);
-const char	*trust_repo_root_key_id(const struct trust_repo *, size_t);
 
 /*
  * Tag -> signed target with Docker's semantics: walk targets/releases and
@@ -177,13 +177,6 @@ const char	*trust_repo_root_key_id(const struct trust_repo *, size_t);
  */
 int	trust_repo_lookup_tag(const struct trust_repo *, const char *tag,
 	    struct trust_target *out, struct trust_error *);
-
-/*
- * The tag as signed by exactly one role (e.g. "targets/security"), for
- * policies that require particular or additional signer roles.
- */
-int	trust_repo_lookup_in_role(const struct trust_repo *, const char *tag,
-	    const char *role, struct trust_target *out, struct trust_error *);
 
 /*
  * Tag resolved under a policy's required roles: with nroles == 0 this is

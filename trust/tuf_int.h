@@ -30,7 +30,6 @@ struct tmeta {
 	char		 role[TRUST_MAX_ROLE_LEN + 1];
 	uint8_t		*raw;		/* exact bytes as downloaded */
 	size_t		 rawlen;
-	json_t		*doc;
 	uint8_t		*canon;		/* canonical JSON of "signed": what is signed */
 	size_t		 canonlen;
 	int64_t		 version;
@@ -63,10 +62,6 @@ struct troot {
 	struct tkey	**keys;
 	size_t		 nkeys;
 	struct trole	 roles[TROLE_NBASE];
-	/* Filled by troot_validate(): the root-role keys that passed. */
-	char		(*cert_ids)[65];
-	char		(*canon_ids)[65];
-	size_t		 nids;
 };
 
 struct ttarget {
@@ -116,6 +111,8 @@ void	tsnap_free(struct tsnap *);
 int64_t	tmeta_peek_version(const uint8_t *, size_t);
 
 const struct tfileinfo *tsnap_find(const struct tsnap *, const char *role);
+/* The key with ID id among keys[0..n), or NULL. */
+struct tkey *tkeys_find(struct tkey *const *keys, size_t n, const char *id);
 const struct trole *troot_role(const struct troot *, enum trole_base);
 
 /*
@@ -140,18 +137,30 @@ int	tfileinfo_check(const struct tfileinfo *, const uint8_t *, size_t,
  * root in a rotation chain), signed by the root threshold of those keys,
  * and, when prev is given, also by prev's root threshold of prev's
  * certificates (expiry ignored). first_bootstrap tells whether pinning
- * with TRUST_PIN_NONE and tofu unset must refuse. Fills r's ID lists.
+ * with TRUST_PIN_NONE and tofu unset must refuse.
  */
-int	troot_validate(struct troot *r, const struct troot *prev, const char *gun,
+int	troot_validate(const struct troot *r, const struct troot *prev, const char *gun,
 	    const struct trust_pins *pins, int first_bootstrap, time_t now,
 	    int check_expiry, struct trust_error *);
 
 /* Is name a valid delegation role name (targets/..., notary's grammar)? */
 int	trole_name_valid(const char *);
 
-/* repo.c: build the verified repository from the loaded roles. */
-struct trust_repo *trepo_new(const char *gun, const struct troot *, time_t expires);
+/*
+ * state.c: all of the regular file open on fd (the caller closes it), at
+ * most max bytes. Returns 0 and a malloc'd buffer, or -1 with errno (EFBIG
+ * past max, EINVAL for anything but a regular file, EIO if it shrank).
+ */
+int	tfile_read(int fd, size_t max, uint8_t **out, size_t *lenp);
+
+/*
+ * repo.c: build the verified repository from the loaded roles: trepo_new,
+ * trepo_add_role per role in load order, then trepo_finish (the flat
+ * target list). Each returns NULL / -1 on out of memory.
+ */
+struct trust_repo *trepo_new(time_t expires);
 int	trepo_add_role(struct trust_repo *, const struct ttargets *,
 	    char *const *paths, size_t npaths, int restricted);
+int	trepo_finish(struct trust_repo *);
 
 #endif

@@ -87,13 +87,14 @@ struct trust_update {
 	size_t			 nnodes;
 	struct dpending		*pend;
 	size_t			 npend, pendhead;
-	int			 cur_depth;
 
 	/* the fetch in flight and its answer */
 	struct trust_fetch	 fetch;
+	int			 asked;		/* request() named it: the caller fetches */
 	int			 status;
 	uint8_t			*body;
 	size_t			 bodylen;
+	int			 from_cache;	/* body is cached bytes, already matched */
 	char			 detail[256];
 	size_t			 nfetches;
 	size_t			 nbytes;
@@ -136,23 +137,15 @@ trust_update_new(const char *gun, const struct trust_pins *pins,
     const struct trust_state *cached, time_t now)
 {
 	struct trust_update	*u;
-	const uint8_t		*b;
-	size_t			 i, len;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	snprintf(u->gun, sizeof(u->gun), "%s", gun);
 	u->pins = pins;
 	u->now = now;
-	if ((u->cached = trust_state_new()) == NULL || (u->out = trust_state_new()) == NULL)
+	if ((u->cached = trust_state_dup(cached)) == NULL ||
+	    (u->out = trust_state_new()) == NULL)
 		goto fail;
-	for (i = 0; i < trust_state_count(cached); i++) {
-		const char *role = trust_state_role(cached, i);
-
-		if ((b = trust_state_get(cached, role, &len)) != NULL &&
-		    trust_state_set(u->cached, role, b, len) == -1)
-			goto fail;
-	}
 	if (strlen(gun) > TRUST_MAX_GUN_LEN || *gun == '\0') {
 		trust_seterr(&u->err, TRUST_E_VALIDATION, "invalid GUN");
 		u->st = U_FAILED;
@@ -206,6 +199,7 @@ trust_update_feed(struct trust_update *u, int status, const uint8_t *body, size_
 	free(u->body);
 	u->body = NULL;
 	u->bodylen = 0;
+	u->from_cache = 0;
 	u->status = status;
 	snprintf(u->detail, sizeof(u->detail), "%s", detail ? detail : "");
 	if (status == 200 && len > u->fetch.max_len)
@@ -224,6 +218,14 @@ trust_update_feed(struct trust_update *u, int status, const uint8_t *body, size_
 
 /* ---- helpers ------------------------------------------------------- */
 
+/* End the update; u->err says why. */
+static enum trust_step
+stop(struct trust_update *u)
+{
+	u->st = U_FAILED;
+	return TRUST_STEP_FAILED;
+}
+
 static enum trust_step
 request(struct trust_update *u, enum ustate next, const char *role, size_t max_len,
     const char *path)
@@ -232,13 +234,13 @@ request(struct trust_update *u, enum ustate next, const char *role, size_t max_l
 		trust_seterr(&u->err, TRUST_E_BAD_RESPONSE, "trust server returned a bad "
 		    "response: update of %s needs more than %d files or %d bytes",
 		    u->gun, TRUST_MAX_FETCHES, TRUST_MAX_UPDATE_BYTES);
-		u->st = U_FAILED;
-		return TRUST_STEP_FAILED;
+		return stop(u);
 	}
 	snprintf(u->fetch.path, sizeof(u->fetch.path), "%s", path);
 	snprintf(u->fetch.role, sizeof(u->fetch.role), "%s", role);
 	u->fetch.max_len = max_len;
 	u->status = 0;
+	u->asked = 1;
 	u->st = next;
 	return TRUST_STEP_FETCH;
 }
@@ -292,20 +294,27 @@ floor_of(const struct trust_update *u, const char *role)
 	return v < 0 ? 0 : v;
 }
 
-/* Rollback rules: never below the trusted version; equal means identical. */
+/*
+ * Rollback rules: never below the trusted version; equal means identical.
+ * The trusted bytes themselves (a reused cached file) pass without being
+ * parsed again; no trusted file is floor 0, which every version passes.
+ */
 static int
 check_version(struct trust_update *u, const struct tmeta *m)
 {
 	const uint8_t	*b;
 	size_t		 len;
-	int64_t		 fl = floor_of(u, m->role);
+	int64_t		 fl;
 
+	if ((b = trust_state_get(u->cached, m->role, &len)) == NULL ||
+	    (len == m->rawlen && memcmp(b, m->raw, len) == 0))
+		return 0;
+	fl = floor_of(u, m->role);
 	if (m->version < fl)
 		return trust_seterr(&u->err, TRUST_E_LOW_VERSION, "%s version %lld is "
 		    "lower than current version %lld", m->role, (long long)m->version,
 		    (long long)fl);
-	if (m->version == fl && (b = trust_state_get(u->cached, m->role, &len)) != NULL &&
-	    (len != m->rawlen || memcmp(b, m->raw, len) != 0))
+	if (m->version == fl)
 		return trust_seterr(&u->err, TRUST_E_LOW_VERSION, "%s version %lld was "
 		    "already trusted with different content", m->role,
 		    (long long)m->version);
@@ -333,14 +342,18 @@ use_cached(struct trust_update *u, enum ustate next, const char *role,
 	u->fetch.max_len = len;
 	trust_update_feed(u, 200, b, len, NULL);
 	u->nbytes -= len;	/* not downloaded */
+	u->from_cache = u->status == 200;
 	u->st = next;
 	return TRUST_STEP_FETCH;
 }
 
-static void
-hexname(const struct tfileinfo *fi, char *hex)
+/* The bytes of the last answer against the hashes the parent lists. */
+static int
+listed_ok(struct trust_update *u, const struct tfileinfo *fi)
 {
-	thex(fi->sha256, 32, hex);
+	if (u->from_cache)
+		return 0;	/* cached_match() checked them against fi */
+	return tfileinfo_check(fi, u->body, u->bodylen, &u->err);
 }
 
 /*
@@ -357,7 +370,7 @@ fetch_listed(struct trust_update *u, enum ustate next, const char *role,
 
 	if ((b = cached_match(u, fi, &len)) != NULL)
 		return use_cached(u, next, role, b, len);
-	hexname(fi, hex);
+	thex(fi->sha256, 32, hex);
 	snprintf(path, sizeof(path), "%s.%s.json", role, hex);
 	return request(u, next, role, cap_for(fi, TRUST_MAX_METADATA_LEN), path);
 }
@@ -378,8 +391,7 @@ failed(struct trust_update *u)
 		u->st = U_ROOT_UPDATE;
 		return TRUST_STEP_FETCH;	/* caller loops */
 	}
-	u->st = U_FAILED;
-	return TRUST_STEP_FAILED;
+	return stop(u);
 }
 
 /* Adopt r as the trusted root. */
@@ -419,15 +431,15 @@ st_start(struct trust_update *u)
 static enum trust_step
 st_root_got(struct trust_update *u)
 {
-	struct troot *r = NULL;
+	struct troot	*r = NULL;
+	int64_t		 fl = floor_of(u, "root");
 
 	if (answer(u) == -1 || troot_parse(u->body, u->bodylen, &r, &u->err) == -1 ||
 	    troot_validate(r, NULL, u->gun, u->pins, 1, u->now, 1, &u->err) == -1)
 		goto fail;
-	if (r->m.version < floor_of(u, "root")) {
+	if (r->m.version < fl) {
 		trust_seterr(&u->err, TRUST_E_LOW_VERSION, "root version %lld is lower "
-		    "than current version %lld", (long long)r->m.version,
-		    (long long)floor_of(u, "root"));
+		    "than current version %lld", (long long)r->m.version, (long long)fl);
 		goto fail;
 	}
 	trust_root(u, r);
@@ -435,8 +447,7 @@ st_root_got(struct trust_update *u)
 	return TRUST_STEP_FETCH;
  fail:
 	troot_free(r);
-	u->st = U_FAILED;
-	return TRUST_STEP_FAILED;
+	return stop(u);
 }
 
 static enum trust_step
@@ -463,9 +474,7 @@ st_snapshot_got(struct trust_update *u)
 {
 	const struct tfileinfo *rfi;
 
-	if (answer(u) == -1 ||
-	    tfileinfo_check(tsnap_find(u->ts, "snapshot"), u->body, u->bodylen,
-	    &u->err) == -1 ||
+	if (answer(u) == -1 || listed_ok(u, tsnap_find(u->ts, "snapshot")) == -1 ||
 	    tsnap_parse("snapshot", u->body, u->bodylen, &u->snap, &u->err) == -1 ||
 	    tmeta_verify(&u->snap->m, troot_role(u->root, TROLE_SNAPSHOT), u->root->keys,
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &u->snap->m) == -1 ||
@@ -554,9 +563,7 @@ st_targets_got(struct trust_update *u)
 {
 	struct ttargets *t = NULL;
 
-	if (answer(u) == -1 ||
-	    tfileinfo_check(tsnap_find(u->snap, "targets"), u->body, u->bodylen,
-	    &u->err) == -1 ||
+	if (answer(u) == -1 || listed_ok(u, tsnap_find(u->snap, "targets")) == -1 ||
 	    ttargets_parse("targets", u->body, u->bodylen, &t, &u->err) == -1 ||
 	    tmeta_verify(&t->m, troot_role(u->root, TROLE_TARGETS), u->root->keys,
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &t->m) == -1 ||
@@ -618,9 +625,7 @@ st_deleg_got(struct trust_update *u)
 	struct ttargets		*t = NULL;
 	struct trust_error	 e;
 
-	if (answer(u) == -1 ||
-	    tfileinfo_check(tsnap_find(u->snap, d->name), u->body, u->bodylen,
-	    &u->err) == -1 ||
+	if (answer(u) == -1 || listed_ok(u, tsnap_find(u->snap, d->name)) == -1 ||
 	    ttargets_parse(d->name, u->body, u->bodylen, &t, &u->err) == -1)
 		goto fatal;
 	/* expired or under-threshold delegations are skipped (tufclient.go:229) */
@@ -658,7 +663,7 @@ st_root_update(struct trust_update *u)
 	char hex[65], path[TRUST_MAX_PATH];
 
 	if (u->root_mismatch) {
-		hexname(&u->root_fi, hex);
+		thex(u->root_fi.sha256, 32, hex);
 		snprintf(path, sizeof(path), "root.%s.json", hex);
 		return request(u, U_ROOT_UPDATE_GOT, "root",
 		    cap_for(&u->root_fi, TRUST_MAX_ROOT_LEN), path);
@@ -671,24 +676,24 @@ st_root_update_got(struct trust_update *u)
 {
 	struct troot		*r = NULL;
 	struct trust_error	 e;
+	int64_t			 fl = floor_of(u, "root");
 
 	u->root_mismatch = 0;
+	if (fl < u->root->m.version)
+		fl = u->root->m.version;
 	if (answer(u) == -1 || troot_parse(u->body, u->bodylen, &r, &u->err) == -1)
 		goto fail;
-	if (r->m.version < u->root->m.version || r->m.version < floor_of(u, "root")) {
+	if (r->m.version < fl) {
 		trust_seterr(&u->err, TRUST_E_LOW_VERSION, "root version %lld is lower "
-		    "than current version %lld", (long long)r->m.version,
-		    (long long)u->root->m.version);
+		    "than current version %lld", (long long)r->m.version, (long long)fl);
 		goto fail;
 	}
 	if (r->m.rawlen == u->root->m.rawlen &&
 	    memcmp(r->m.raw, u->root->m.raw, r->m.rawlen) == 0) {
 		/* no new root: retry below it, with an unexpired root only */
 		troot_free(r);
-		if (tmeta_check_expiry(&u->root->m, u->now, &u->err) == -1) {
-			u->st = U_FAILED;
-			return TRUST_STEP_FAILED;
-		}
+		if (tmeta_check_expiry(&u->root->m, u->now, &u->err) == -1)
+			return stop(u);
 		u->st = U_TIMESTAMP;
 		return TRUST_STEP_FETCH;
 	}
@@ -709,8 +714,7 @@ st_root_update_got(struct trust_update *u)
 	return TRUST_STEP_FETCH;
  fail:
 	troot_free(r);
-	u->st = U_FAILED;
-	return TRUST_STEP_FAILED;
+	return stop(u);
 }
 
 static enum trust_step
@@ -725,8 +729,7 @@ st_root_chain(struct trust_update *u)
 		if (troot_validate(r, u->root, u->gun, u->pins, 0, u->now, 1,
 		    &u->err) == -1) {
 			troot_free(r);
-			u->st = U_FAILED;
-			return TRUST_STEP_FAILED;
+			return stop(u);
 		}
 		trust_root(u, r);
 		u->st = U_TIMESTAMP;
@@ -735,8 +738,7 @@ st_root_chain(struct trust_update *u)
 	if (++u->rotations > TRUST_MAX_ROOT_ROTATIONS) {
 		trust_seterr(&u->err, TRUST_E_ROTATION, "root rotation failed: more than "
 		    "%d intermediate roots", TRUST_MAX_ROOT_ROTATIONS);
-		u->st = U_FAILED;
-		return TRUST_STEP_FAILED;
+		return stop(u);
 	}
 	snprintf(v, sizeof(v), "%lld.root.json", (long long)u->chain_v);
 	return request(u, U_ROOT_CHAIN_GOT, "root", TRUST_MAX_ROOT_LEN, v);
@@ -764,8 +766,7 @@ st_root_chain_got(struct trust_update *u)
 	return TRUST_STEP_FETCH;
  fail:
 	troot_free(r);
-	u->st = U_FAILED;
-	return TRUST_STEP_FAILED;
+	return stop(u);
 }
 
 static enum trust_step
@@ -783,7 +784,7 @@ st_done(struct trust_update *u)
 	for (i = 0; i < u->nnodes; i++)
 		if (u->nodes[i].t->m.expires < exp)
 			exp = u->nodes[i].t->m.expires;
-	if ((u->repo = trepo_new(u->gun, u->root, exp)) == NULL)
+	if ((u->repo = trepo_new(exp)) == NULL)
 		goto oom;
 	ok = trust_state_set(u->out, "root", u->root->m.raw, u->root->m.rawlen) == 0 &&
 	    trust_state_set(u->out, "timestamp", u->ts->m.raw, u->ts->m.rawlen) == 0 &&
@@ -793,26 +794,23 @@ st_done(struct trust_update *u)
 		    u->nodes[i].npaths, u->nodes[i].restricted) == 0 &&
 		    trust_state_set(u->out, u->nodes[i].t->m.role, u->nodes[i].t->m.raw,
 		    u->nodes[i].t->m.rawlen) == 0;
-	if (!ok)
+	if (!ok || trepo_finish(u->repo) == -1)
 		goto oom;
 	return TRUST_STEP_DONE;
  oom:
 	trust_repo_free(u->repo);
 	u->repo = NULL;
 	trust_seterr(&u->err, TRUST_E_INTERNAL, "out of memory");
-	u->st = U_FAILED;
-	return TRUST_STEP_FAILED;
+	return stop(u);
 }
 
 enum trust_step
 trust_update_next(struct trust_update *u, struct trust_fetch *f)
 {
 	enum trust_step	s = TRUST_STEP_FETCH;
-	enum ustate	prev;
 
 	/* run states until one asks for a fetch or the update ends */
 	for (;;) {
-		prev = u->st;
 		switch (u->st) {
 		case U_START:		s = st_start(u); break;
 		case U_ROOT_GOT:	s = st_root_got(u); break;
@@ -837,11 +835,8 @@ trust_update_next(struct trust_update *u, struct trust_fetch *f)
 		if (s == TRUST_STEP_FAILED)
 			return s;
 		/* a state that issued a request waits for trust_update_feed() */
-		if (s == TRUST_STEP_FETCH && u->status == 0 && prev != u->st &&
-		    (u->st == U_ROOT_GOT || u->st == U_TIMESTAMP_GOT ||
-		    u->st == U_SNAPSHOT_GOT || u->st == U_TARGETS_GOT ||
-		    u->st == U_DELEG_GOT || u->st == U_ROOT_UPDATE_GOT ||
-		    u->st == U_ROOT_CHAIN_GOT)) {
+		if (u->asked) {
+			u->asked = 0;
 			*f = u->fetch;
 			return TRUST_STEP_FETCH;
 		}

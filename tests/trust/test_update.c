@@ -3,6 +3,8 @@
  * (dct-semantics section 6), each at the clock and pins that section
  * gives, plus rollback floors, rotation and the state directory.
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,13 +239,16 @@ UNIT_TEST(busybox_bad_root_refused)
 	T_CONTAINS(e.msg, "unable to match any certificates");
 }
 
-UNIT_TEST(connaisseur_cn_mismatch_refused)
+UNIT_TEST(connaisseur_no_leaf_refused_under_pulled_gun)
 {
 	struct trust_pins p = pin(TRUST_PIN_NONE, NULL, 0);
+	struct trust_error e;
 
+	/* the leaf check comes before CN matching (notary01_wrong_gun_refused) */
 	p.tofu = 1;
-	expect_refusal("connaisseur", "docker.io/securesystemsengineering/sample", &p,
-	    NULL, T_2026_11_22, TRUST_E_VALIDATION);
+	e = expect_refusal("connaisseur", "docker.io/securesystemsengineering/sample",
+	    &p, NULL, T_2026_11_22, TRUST_E_VALIDATION);
+	T_CONTAINS(e.msg, "has no leaf (non-CA) x509 certificate");
 }
 
 UNIT_TEST(connaisseur_ca_leaf_refused)
@@ -472,6 +477,82 @@ UNIT_TEST(state_store_roundtrip_and_warm_update)
 	T_ASSERT(same);
 	T_EQ_INT(rc3, 0);
 	T_EQ_STR(paths, "timestamp.json ");
+}
+
+/* inode of dir/name, or 0 */
+static ino_t
+inode_of(const char *dir, const char *name)
+{
+	char		path[4096];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+UNIT_TEST(state_store_leaves_unchanged_files_alone)
+{
+	struct trust_state	*st = trust_state_new();
+	struct trust_error	 err;
+	char			 dir[] = "/tmp/dct-state-XXXXXX", gdir[256], cmd[256];
+	ino_t			 root1, ts1, root2, ts2, root3, ts3;
+	int			 rc1, rc2, rc3;
+
+	T_ASSERT(st != NULL && mkdtemp(dir) != NULL);
+	snprintf(gdir, sizeof(gdir), "%s/docker.io%%2Ftest%%2Frepo", dir);
+	T_ASSERT(trust_state_set(st, "root", (const uint8_t *)"r1", 2) == 0);
+	T_ASSERT(trust_state_set(st, "timestamp", (const uint8_t *)"t1", 2) == 0);
+	rc1 = trust_store_save(dir, "docker.io/test/repo", st, &err);
+	root1 = inode_of(gdir, "root.json");
+	ts1 = inode_of(gdir, "timestamp.json");
+	/* the same bytes again: nothing is replaced */
+	rc2 = trust_store_save(dir, "docker.io/test/repo", st, &err);
+	root2 = inode_of(gdir, "root.json");
+	ts2 = inode_of(gdir, "timestamp.json");
+	/* a new timestamp: only its file is replaced */
+	T_ASSERT(trust_state_set(st, "timestamp", (const uint8_t *)"t2", 2) == 0);
+	rc3 = trust_store_save(dir, "docker.io/test/repo", st, &err);
+	root3 = inode_of(gdir, "root.json");
+	ts3 = inode_of(gdir, "timestamp.json");
+	trust_state_free(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	T_ASSERT(system(cmd) == 0);
+	T_EQ_INT(rc1, 0);
+	T_EQ_INT(rc2, 0);
+	T_EQ_INT(rc3, 0);
+	T_ASSERT(root1 != 0 && ts1 != 0);
+	T_EQ_INT(root2, root1);
+	T_EQ_INT(ts2, ts1);
+	T_EQ_INT(root3, root1);
+	T_ASSERT(ts3 != 0 && ts3 != ts1);
+}
+
+UNIT_TEST(state_store_too_many_role_files_named)
+{
+	struct trust_state	*loaded = NULL;
+	struct trust_error	 err;
+	char			 dir[] = "/tmp/dct-state-XXXXXX", path[512], cmd[256];
+	FILE			*f;
+	int			 i, rc;
+
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/docker.io%%2Ftest%%2Frepo", dir);
+	T_ASSERT(mkdir(path, 0700) == 0);
+	/* delegation files pile up: one more than a state may hold */
+	for (i = 0; i < TRUST_MAX_DELEGATIONS + 4 + 1; i++) {
+		snprintf(path, sizeof(path), "%s/docker.io%%2Ftest%%2Frepo/"
+		    "targets%%2Fr%d.json", dir, i);
+		T_ASSERT((f = fopen(path, "w")) != NULL);
+		fputs("{}", f);
+		fclose(f);
+	}
+	rc = trust_store_load(dir, "docker.io/test/repo", &loaded, &err);
+	trust_state_free(loaded);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	T_ASSERT(system(cmd) == 0);
+	T_EQ_INT(rc, -1);
+	T_EQ_INT(err.code, TRUST_E_INTERNAL);
+	T_CONTAINS(err.msg, "more than 260 role files");
 }
 
 UNIT_TEST(engine_wording)
