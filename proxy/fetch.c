@@ -19,6 +19,8 @@
  * marked and reaped when curl returns (ctx->in_curl, reap()).
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -122,6 +124,16 @@ struct fetch_req {
 	struct buf		 tokbuf;	/* its body */
 	int			 cancelled;
 	int			 in_multi;
+
+	/* a direct request (see "direct" below) */
+	int			 direct;	/* asked for and possible: the first attempt is direct */
+	int			 dstate;	/* DS_* */
+	evutil_socket_t		 dfd;		/* the adopted socket, or -1 */
+	struct event		*drev;		/* readable, with the idle limit */
+	struct event		*dwev;		/* writable, while the request goes out */
+	struct evbuffer		*dbuf;		/* the request, then what was read */
+	uint64_t		 dremain;	/* body bytes still to come */
+	int			 dstatus;
 };
 
 TAILQ_HEAD(reqlist, fetch_req);
@@ -139,9 +151,12 @@ struct fetch_ctx {
 	struct hint		 hints[FETCH_MAX_TOKENS];
 	size_t			 nhints;
 	size_t			 hint_next;	/* next slot to overwrite when full */
+	int			 env_proxy;	/* a proxy is set in the environment: no direct requests */
+	struct fetch_stats	 stats;
 };
 
 static void	req_free(struct fetch_req *);
+static void	direct_end(struct fetch_req *);
 static int	attempt_start(struct fetch_req *);
 static void	finish(struct fetch_req *, int status, const char *error);
 
@@ -322,6 +337,20 @@ curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 	return 0;
 }
 
+/* Would curl send a plain http request through a proxy named in the environment? */
+static int
+env_proxy(void)
+{
+	static const char *const names[] = { "http_proxy", "all_proxy", "ALL_PROXY" };
+	const char	*v;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((v = getenv(names[i])) != NULL && *v != '\0')
+			return 1;
+	return 0;
+}
+
 struct fetch_ctx *
 fetch_ctx_new(struct event_base *base)
 {
@@ -344,6 +373,7 @@ fetch_ctx_new(struct event_base *base)
 		return NULL;
 	}
 	evtimer_assign(&ctx->timer, base, timer_ev_cb, ctx);
+	ctx->env_proxy = env_proxy();
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
 	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -707,6 +737,7 @@ req_free(struct fetch_req *r)
 	if (r->token_req != NULL)
 		req_free(r->token_req);
 	attempt_end(r);
+	direct_end(r);
 	TAILQ_REMOVE(&r->ctx->reqs, r, entry);
 	hdrs_clear(r);
 	free(r->url);
@@ -775,13 +806,61 @@ deliver_headers(struct fetch_req *r, int status)
 	return 0;
 }
 
+/*
+ * One response header line of len bytes (its CRLF may be included) into
+ * r->hdrs. The blank line, obs-fold and lines with NUL or without a
+ * "token:" are ignored. Returns 0, or -1 over a cap (hdr_overflow) or out
+ * of memory.
+ */
+static int
+hdr_line(struct fetch_req *r, const char *p, size_t len)
+{
+	size_t		 nlen, vstart;
+	struct hdr	*nh;
+	char		*name, *value;
+
+	r->hdr_bytes += len;
+	if (r->hdr_bytes > FETCH_MAX_HEADERS_LEN) {
+		r->hdr_overflow = 1;
+		return -1;
+	}
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	if (len == 0 || p[0] == ' ' || p[0] == '\t' || memchr(p, '\0', len) != NULL)
+		return 0;	/* end of headers; obs-fold and NUL: ignored */
+	for (nlen = 0; nlen < len && is_tchar((unsigned char)p[nlen]); nlen++)
+		;
+	if (nlen == 0 || nlen == len || p[nlen] != ':')
+		return 0;
+	if (r->nhdrs >= FETCH_MAX_RESP_HEADERS) {
+		r->hdr_overflow = 1;
+		return -1;
+	}
+	for (vstart = nlen + 1; vstart < len && (p[vstart] == ' ' || p[vstart] == '\t'); vstart++)
+		;
+	while (len > vstart && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if ((nh = reallocarray(r->hdrs, r->nhdrs + 1, sizeof(*nh))) == NULL)
+		return -1;
+	r->hdrs = nh;
+	name = strndup(p, nlen);
+	value = strndup(p + vstart, len - vstart);
+	if (name == NULL || value == NULL) {
+		free(name);
+		free(value);
+		return -1;
+	}
+	r->hdrs[r->nhdrs].name = name;
+	r->hdrs[r->nhdrs].value = value;
+	r->nhdrs++;
+	return 0;
+}
+
 static size_t
 header_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct fetch_req	*r = ud;
-	size_t			 len = size * nmemb, nlen, vstart;
-	struct hdr		*nh;
-	char			*name, *value;
+	size_t			 len = size * nmemb;
 
 	if (r->cancelled)
 		return 0;
@@ -790,41 +869,7 @@ header_cb(char *p, size_t size, size_t nmemb, void *ud)
 		hdrs_clear(r);
 		return len;
 	}
-	r->hdr_bytes += len;
-	if (r->hdr_bytes > FETCH_MAX_HEADERS_LEN) {
-		r->hdr_overflow = 1;
-		return 0;
-	}
-	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
-		len--;
-	if (len == 0 || p[0] == ' ' || p[0] == '\t' || memchr(p, '\0', len) != NULL)
-		return size * nmemb;	/* end of headers; obs-fold and NUL: ignored */
-	for (nlen = 0; nlen < len && is_tchar((unsigned char)p[nlen]); nlen++)
-		;
-	if (nlen == 0 || nlen == len || p[nlen] != ':')
-		return size * nmemb;
-	if (r->nhdrs >= FETCH_MAX_RESP_HEADERS) {
-		r->hdr_overflow = 1;
-		return 0;
-	}
-	for (vstart = nlen + 1; vstart < len && (p[vstart] == ' ' || p[vstart] == '\t'); vstart++)
-		;
-	while (len > vstart && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-		len--;
-	if ((nh = reallocarray(r->hdrs, r->nhdrs + 1, sizeof(*nh))) == NULL)
-		return 0;
-	r->hdrs = nh;
-	name = strndup(p, nlen);
-	value = strndup(p + vstart, len - vstart);
-	if (name == NULL || value == NULL) {
-		free(name);
-		free(value);
-		return 0;
-	}
-	r->hdrs[r->nhdrs].name = name;
-	r->hdrs[r->nhdrs].value = value;
-	r->nhdrs++;
-	return size * nmemb;
+	return hdr_line(r, p, len) == 0 ? len : 0;
 }
 
 static size_t
@@ -1177,6 +1222,484 @@ finish(struct fetch_req *r, int status, const char *error)
 	req_free(r);
 }
 
+/* ---- direct: a bulk body read straight into evbuffer chains -----------------
+ *
+ * Why: curl hands body bytes out of its own buffer (one copy more per
+ * byte, at most 512 KiB a read) and pausing and resuming a transfer costs
+ * system calls and loop turns; streaming blobs at memory speed, that is
+ * most of a proxy's work. So a GET with so->direct over plain http skips
+ * curl's transfer:
+ *   - curl only connects (CURLOPT_CONNECT_ONLY: name resolution, address
+ *     choice and the connect timeout stay curl's) and lets go of the
+ *     connection at once (CURLOPT_FORBID_REUSE); its close-socket callback
+ *     adopts the connected socket instead of closing it (a socket is
+ *     connected when getpeername() works and SO_ERROR is 0; sockets of
+ *     failed attempts are closed as usual);
+ *   - fetch writes the request itself: the same request line, Host,
+ *     User-Agent, caller's headers and up-front token curl would send,
+ *     plus "Connection: close" (the socket is never reused);
+ *   - the response head is read and parsed here, capped like curl's;
+ *   - a 200 or 206 with one plain Content-Length and no Transfer-Encoding
+ *     is read with readv(2) into evbuffer chains that on_buffer takes
+ *     without a copy; the read event is edge-triggered, so backpressure
+ *     costs no system call: while paused, events are ignored and nothing is
+ *     read, and fetch_req_resume() reads at once (no new edge would come
+ *     for bytes that arrived meanwhile). A read shorter than asked for
+ *     means the socket is drained and the next edge will come;
+ *   - any other answer (a 401 challenge, a redirect to object storage, an
+ *     error status, a chunked or unframed body) is dropped unread, the
+ *     socket closed, and the request runs again as an ordinary curl
+ *     transfer, which answers challenges and follows redirects.
+ * Not direct: https (the TLS session would be curl's), a proxy in the
+ * environment (the request line would be wrong for it), a total timeout.
+ */
+enum { DS_NONE, DS_CONNECT, DS_SEND, DS_HEAD, DS_BODY };
+
+static void	direct_read(struct fetch_req *);
+
+/* Close the direct socket and its events; the request state stays. */
+static void
+direct_end(struct fetch_req *r)
+{
+	if (r->drev != NULL)
+		event_free(r->drev);
+	if (r->dwev != NULL)
+		event_free(r->dwev);
+	r->drev = r->dwev = NULL;
+	if (r->dfd != -1)
+		evutil_closesocket(r->dfd);
+	r->dfd = -1;
+	if (r->dbuf != NULL)
+		evbuffer_free(r->dbuf);
+	r->dbuf = NULL;
+	r->dstate = DS_NONE;
+}
+
+static int
+direct_close_cb(void *clientp, curl_socket_t fd)
+{
+	struct fetch_req	*r = clientp;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss), el = sizeof(int);
+	int			 err = -1;
+
+	if (r->dstate == DS_CONNECT && r->dfd == -1 &&
+	    getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0) {
+		r->dfd = fd;	/* ours from now on */
+		return 0;
+	}
+	return evutil_closesocket(fd);
+}
+
+static int
+direct_connect(struct fetch_req *r)
+{
+	CURL *e;
+
+	if ((e = r->easy = curl_easy_init()) == NULL)
+		return -1;
+	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, direct_close_cb) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r) != CURLE_OK)
+		return -1;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	if (r->connect_timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+	if (curl_multi_add_handle(r->ctx->multi, e) != CURLM_OK)
+		return -1;
+	r->in_multi = 1;
+	r->dstate = DS_CONNECT;
+	return 0;
+}
+
+/* Give up the direct attempt and run r as an ordinary curl transfer. */
+static void
+direct_fallback(struct fetch_req *r)
+{
+	direct_end(r);
+	hdrs_clear(r);
+	r->direct = 0;
+	r->ctx->stats.fallback++;
+	r->nbytes = 0;
+	if (attempt_start(r) == -1) {
+		attempt_end(r);
+		finish(r, TRUST_FETCH_NETERR, "out of memory starting a request");
+	}
+}
+
+static void
+direct_fail(struct fetch_req *r, const char *what)
+{
+	char msg[CURL_ERROR_SIZE + 64];
+
+	snprintf(msg, sizeof(msg), "%s", what);
+	direct_end(r);
+	finish(r, TRUST_FETCH_NETERR, msg);
+}
+
+static void
+direct_idle_tv(const struct fetch_req *r, struct timeval *tv)
+{
+	tv->tv_sec = r->low_speed_s > 0 ? r->low_speed_s : FETCH_DIRECT_IDLE_S;
+	tv->tv_usec = 0;
+}
+
+/*
+ * Read at most want bytes into r->dbuf with one readv(2). Returns the
+ * count, 0 at the end of the stream, -1 on error (errno), -2 when nothing
+ * is there yet.
+ */
+static ssize_t
+direct_recv(struct fetch_req *r, size_t want)
+{
+	struct evbuffer_iovec	v[2];
+	size_t			left = want, k;
+	ssize_t			got;
+	int			n, i;
+
+	if ((n = evbuffer_reserve_space(r->dbuf, (ev_ssize_t)want, v, 2)) <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0; i < n && left > 0; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	n = i;
+	got = readv(r->dfd, (struct iovec *)v, n);
+	if (got <= 0) {
+		int saved = errno;
+
+		evbuffer_commit_space(r->dbuf, v, 0);
+		errno = saved;
+		if (got == 0)
+			return 0;
+		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+	}
+	for (i = 0, k = (size_t)got; i < n; i++) {
+		if (v[i].iov_len > k)
+			v[i].iov_len = k;
+		k -= v[i].iov_len;
+	}
+	evbuffer_commit_space(r->dbuf, v, n);
+	return got;
+}
+
+/* "HTTP/1.x NNN[ reason]" (len bytes, no CRLF): the status, or -1. */
+static int
+direct_status_line(const char *p, size_t len)
+{
+	if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+	    p[8] != ' ' || !isdigit((unsigned char)p[9]) ||
+	    !isdigit((unsigned char)p[10]) || !isdigit((unsigned char)p[11]) ||
+	    (len > 12 && p[12] != ' '))
+		return -1;
+	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+/*
+ * May the body of r's parsed response be read directly? Sets dremain.
+ * Returns 1 yes, 0 no (fall back to curl), -1 when the announced body is
+ * over max_len (refused as curl's path would).
+ */
+static int
+direct_framing(struct fetch_req *r)
+{
+	const char		*name, *value, *cl = NULL;
+	unsigned long long	 n = 0;
+	size_t			 i, ncl = 0;
+
+	if (r->dstatus != 200 && r->dstatus != 206)
+		return 0;
+	for (i = 0; fetch_req_header_at(r, i, &name, &value) == 0; i++) {
+		if (strcasecmp(name, "Transfer-Encoding") == 0)
+			return 0;
+		if (strcasecmp(name, "Content-Length") == 0) {
+			cl = value;
+			ncl++;
+		}
+	}
+	if (ncl != 1 || *cl == '\0' || strlen(cl) > 19 || strspn(cl, "0123456789") != strlen(cl))
+		return 0;
+	n = strtoull(cl, NULL, 10);
+	if (n > r->max_len)
+		return -1;
+	r->dremain = n;
+	return 1;
+}
+
+/* Hand what dbuf holds of the body to the caller; 0 to go on, -1 when r has ended. */
+static int
+direct_deliver(struct fetch_req *r)
+{
+	size_t	len = evbuffer_get_length(r->dbuf);
+	int	rc;
+
+	if (len == 0)
+		return 0;
+	if (len > r->dremain) {
+		/* bytes past Content-Length (only with the head): dropped, as curl does */
+		struct evbuffer *b;
+
+		if ((b = evbuffer_new()) == NULL ||
+		    evbuffer_remove_buffer(r->dbuf, b, (size_t)r->dremain) != (int)r->dremain) {
+			if (b != NULL)
+				evbuffer_free(b);
+			direct_fail(r, "out of memory");
+			return -1;
+		}
+		evbuffer_free(r->dbuf);
+		r->dbuf = b;
+		len = (size_t)r->dremain;
+	}
+	r->dremain -= len;
+	r->nbytes += len;
+	rc = len > 0 ? r->h.on_buffer(r, r->dbuf, r->arg) : 0;
+	if (rc < 0) {
+		r->aborted = 1;
+		direct_fail(r, "aborted by the caller");
+		return -1;
+	}
+	if (r->dremain == 0) {
+		direct_end(r);
+		finish(r, r->dstatus, NULL);
+		return -1;
+	}
+	if (rc == 1)
+		r->pause_wanted = 1;	/* the read event stays: see direct_read_cb */
+	return 0;
+}
+
+/* The head is in dbuf up to and including its blank line (headlen bytes). */
+static void
+direct_head(struct fetch_req *r, size_t headlen)
+{
+	const char	*h, *eol, *end;
+	char		 msg[128];
+
+	if ((h = (const char *)evbuffer_pullup(r->dbuf, (ev_ssize_t)headlen)) == NULL) {
+		direct_fail(r, "out of memory");
+		return;
+	}
+	end = h + headlen;
+	eol = memchr(h, '\n', headlen);
+	if (eol == NULL || eol == h || eol[-1] != '\r' ||
+	    (r->dstatus = direct_status_line(h, (size_t)(eol - 1 - h))) < 0) {
+		direct_fail(r, "malformed HTTP status line from the upstream");
+		return;
+	}
+	for (h = eol + 1; h < end; h = eol + 1) {
+		eol = memchr(h, '\n', (size_t)(end - h));
+		if (eol == NULL || hdr_line(r, h, (size_t)(eol + 1 - h)) == -1) {
+			direct_fail(r, r->hdr_overflow ? "response headers over their cap" :
+			    "out of memory");
+			return;
+		}
+	}
+	switch (direct_framing(r)) {
+	case 0:
+		direct_fallback(r);
+		return;
+	case -1:
+		snprintf(msg, sizeof(msg), "response body over %zu bytes", r->max_len);
+		direct_end(r);
+		r->toobig = 1;
+		finish(r, TRUST_FETCH_TOOBIG, msg);
+		return;
+	}
+	evbuffer_drain(r->dbuf, headlen);
+	r->dstate = DS_BODY;
+	r->ctx->stats.direct++;
+	if (deliver_headers(r, r->dstatus) == -1) {
+		direct_fail(r, "aborted by the caller");
+		return;
+	}
+	if (direct_deliver(r) == -1)
+		return;
+	if (!r->pause_wanted)
+		direct_read(r);
+}
+
+static void
+direct_read(struct fetch_req *r)
+{
+	struct evbuffer_ptr	pos;
+	char			msg[160];
+	size_t			want, bufsz;
+	ssize_t			got;
+
+	bufsz = r->buffer_size > 0 ? (size_t)r->buffer_size : FETCH_DIRECT_READ;
+	for (;;) {
+		if (r->dstate == DS_HEAD) {
+			got = direct_recv(r, 16384);
+			if (got == -2)
+				return;
+			if (got < 0) {
+				snprintf(msg, sizeof(msg), "receiving from the upstream: %s",
+				    strerror(errno));
+				direct_fail(r, msg);
+				return;
+			}
+			pos = evbuffer_search(r->dbuf, "\r\n\r\n", 4, NULL);
+			if (pos.pos >= 0 && (size_t)pos.pos + 4 <= FETCH_MAX_HEADERS_LEN) {
+				direct_head(r, (size_t)pos.pos + 4);
+				return;
+			}
+			if (pos.pos >= 0 || evbuffer_get_length(r->dbuf) > FETCH_MAX_HEADERS_LEN) {
+				r->hdr_overflow = 1;
+				direct_fail(r, "response headers over their cap");
+				return;
+			}
+			if (got == 0) {
+				direct_fail(r, "the upstream closed the connection before its response");
+				return;
+			}
+			continue;
+		}
+		want = r->dremain < bufsz ? (size_t)r->dremain : bufsz;
+		got = direct_recv(r, want);
+		if (got == -2)
+			return;
+		if (got <= 0) {
+			if (got == 0)
+				snprintf(msg, sizeof(msg), "the upstream closed the connection "
+				    "with %llu body bytes still to come",
+				    (unsigned long long)r->dremain);
+			else
+				snprintf(msg, sizeof(msg), "receiving from the upstream: %s",
+				    strerror(errno));
+			direct_fail(r, msg);
+			return;
+		}
+		if (direct_deliver(r) == -1 || r->pause_wanted)
+			return;
+		if ((size_t)got < want)
+			return;		/* drained; the next readable event brings more */
+	}
+}
+
+static void
+direct_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_req	*r = arg;
+	char			 msg[96];
+
+	(void)fd;
+	if (r->pause_wanted)
+		return;		/* the caller's client is behind: neither read nor time out */
+	if (what & EV_TIMEOUT) {
+		snprintf(msg, sizeof(msg), "no data from the upstream for %ld s",
+		    r->low_speed_s > 0 ? r->low_speed_s : (long)FETCH_DIRECT_IDLE_S);
+		direct_fail(r, msg);
+		return;
+	}
+	direct_read(r);
+}
+
+static void
+direct_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_req	*r = arg;
+	struct timeval		 tv;
+	char			 msg[160];
+
+	if (what & EV_TIMEOUT) {
+		direct_fail(r, "the upstream accepted no request bytes in time");
+		return;
+	}
+	if (evbuffer_write(r->dbuf, fd) == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		snprintf(msg, sizeof(msg), "sending to the upstream: %s", strerror(errno));
+		direct_fail(r, msg);
+		return;
+	}
+	if (evbuffer_get_length(r->dbuf) > 0) {
+		if (!event_pending(r->dwev, EV_WRITE, NULL)) {
+			direct_idle_tv(r, &tv);
+			event_add(r->dwev, &tv);
+		}
+		return;
+	}
+	event_del(r->dwev);
+	r->dstate = DS_HEAD;
+	direct_idle_tv(r, &tv);
+	event_add(r->drev, &tv);
+}
+
+/* The request r would send through curl, onto dbuf. Returns 0 or -1. */
+static int
+direct_request(struct fetch_req *r)
+{
+	CURLU	*u;
+	char	*path = NULL, *query = NULL, *host = NULL, *port = NULL;
+	size_t	 i;
+	int	 rc = -1;
+
+	if ((u = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, r->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+		port = NULL;	/* none in the URL: Host without one, as curl sends it */
+	if (evbuffer_add_printf(r->dbuf, "GET %s%s%s HTTP/1.1\r\nHost: %s%s%s\r\n"
+	    "User-Agent: dctproxy/" DCTPROXY_VERSION "\r\n", path, query ? "?" : "",
+	    query ? query : "", host, port ? ":" : "", port ? port : "") < 0)
+		goto out;
+	for (i = 0; i < r->nheaders; i++)
+		if (evbuffer_add_printf(r->dbuf, "%s\r\n", r->headers[i]) < 0)
+			goto out;
+	if (r->auth_line != NULL && evbuffer_add_printf(r->dbuf, "%s\r\n", r->auth_line) < 0)
+		goto out;
+	if (evbuffer_add_printf(r->dbuf, "Connection: close\r\n\r\n") < 0)
+		goto out;
+	rc = 0;
+out:
+	curl_free(path);
+	curl_free(query);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* curl has connected (or failed to) and let go of the connection. */
+static void
+direct_connected(struct fetch_req *r, CURLcode res)
+{
+	char	msg[CURL_ERROR_SIZE + 64];
+
+	attempt_end(r);		/* curl closes the connection: the socket is adopted */
+	if (res != CURLE_OK || r->dfd == -1) {
+		snprintf(msg, sizeof(msg), "%s", res != CURLE_OK ? (r->errbuf[0] ?
+		    r->errbuf : curl_easy_strerror(res)) : "the connection was not handed over");
+		direct_fail(r, msg);
+		return;
+	}
+	if (evutil_make_socket_nonblocking(r->dfd) == -1 ||
+	    (r->dbuf = evbuffer_new()) == NULL ||
+	    (r->drev = event_new(r->ctx->base, r->dfd, EV_READ | EV_PERSIST | EV_ET,
+	    direct_read_cb, r)) == NULL ||
+	    (r->dwev = event_new(r->ctx->base, r->dfd, EV_WRITE | EV_PERSIST,
+	    direct_write_cb, r)) == NULL ||
+	    direct_request(r) == -1) {
+		direct_fail(r, "out of memory starting a request");
+		return;
+	}
+	r->dstate = DS_SEND;
+	direct_write_cb(r->dfd, EV_WRITE, r);
+}
+
 static void
 done_one(struct fetch_req *r, CURLcode res)
 {
@@ -1185,6 +1708,10 @@ done_one(struct fetch_req *r, CURLcode res)
 
 	if (r->cancelled)
 		return;
+	if (r->dstate == DS_CONNECT) {
+		direct_connected(r, res);
+		return;
+	}
 	if (r->swallow || (res == CURLE_OK && !r->delivered && wants_auth(r, status))) {
 		attempt_end(r);
 		start_auth(r);
@@ -1250,6 +1777,7 @@ req_new(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->ctx = ctx;
+	r->dfd = -1;
 	TAILQ_INSERT_TAIL(&ctx->reqs, r, entry);
 	r->h = *h;
 	r->arg = arg;
@@ -1332,7 +1860,11 @@ fetch_stream(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	if ((r = req_new(ctx, url, o, so, h, arg)) == NULL)
 		return -1;
 	use_hint(r);
-	if (attempt_start(r) == -1) {
+	if (so != NULL && so->direct && h->on_buffer != NULL && !ctx->env_proxy &&
+	    r->upload == NULL && !r->head && !r->post && r->timeout_ms == 0 &&
+	    strncmp(url, "http://", 7) == 0)
+		r->direct = 1;
+	if ((r->direct ? direct_connect(r) : attempt_start(r)) == -1) {
 		req_free(r);
 		return -1;
 	}
@@ -1369,12 +1901,23 @@ fetch_req_resume(struct fetch_req *r)
 	if (r == NULL || r->cancelled || !r->pause_wanted)
 		return;
 	r->pause_wanted = 0;
+	if (r->dstate == DS_BODY) {
+		/* edge-triggered: bytes that came while paused raise no new event */
+		event_active(r->drev, EV_READ, 0);
+		return;
+	}
 	if (r->easy == NULL)
 		return;
 	r->ctx->in_curl++;
 	curl_easy_pause(r->easy, CURLPAUSE_CONT);
 	r->ctx->in_curl--;
 	reap(r->ctx);
+}
+
+void
+fetch_get_stats(const struct fetch_ctx *ctx, struct fetch_stats *out)
+{
+	*out = ctx->stats;
 }
 
 const char *

@@ -162,7 +162,7 @@ static void
 fetch_manifest(struct preq *p, const uint8_t sha[32], int64_t want_len,
     void (*done)(struct preq *, int, int, const char *, struct fetch_req *))
 {
-	static const struct fetch_handlers h = { NULL, preq_body_append, mf_fetched };
+	static const struct fetch_handlers h = { NULL, preq_body_append, mf_fetched, NULL };
 	struct preq_upstream	u;
 	char			path[PROXY_MAX_REPO_LEN + 128], dig[DIGEST_STR_LEN];
 

@@ -454,7 +454,7 @@ render_webhooks(const struct webhooks *w, struct out *o)
 
 int
 metrics_render(const struct metrics *m, size_t inflight, const struct webhooks *w,
-    struct evbuffer *b)
+    const struct fetch_stats *fs, struct evbuffer *b)
 {
 	struct out	o = { b, 0 };
 	char		esc[128];
@@ -491,6 +491,15 @@ metrics_render(const struct metrics *m, size_t inflight, const struct webhooks *
 	for (i = 0; i < BK_N; i++)
 		put(&o, "dctproxy_bytes_streamed_total{kind=\"%s\"} %llu\n", bytes_kinds[i],
 		    ull(m->bytes[i]));
+
+	if (fs != NULL) {
+		header(&o, "dctproxy_upstream_direct_reads_total", "counter",
+		    "Blob bodies read from a plain-http upstream straight into buffers, without curl.");
+		put(&o, "dctproxy_upstream_direct_reads_total %llu\n", ull(fs->direct));
+		header(&o, "dctproxy_upstream_direct_fallbacks_total", "counter",
+		    "Direct blob requests whose answer (a challenge, a redirect, an error) went through curl again.");
+		put(&o, "dctproxy_upstream_direct_fallbacks_total %llu\n", ull(fs->fallback));
+	}
 
 	header(&o, "dctproxy_open_connections", "gauge",
 	    "Client connections that have sent a request and are not closed yet.");

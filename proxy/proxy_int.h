@@ -151,6 +151,8 @@ int		 notary_get(struct notary *, const struct notary_server *,
 #define FETCH_TOKEN_MIN_TTL	60		/* docker: tokens live at least 60 s */
 #define FETCH_TOKEN_MAX_TTL	(24 * 60 * 60)
 #define FETCH_MAX_POST_LEN	(1024 * 1024)	/* a POST request body */
+#define FETCH_DIRECT_IDLE_S	60		/* a direct request's idle limit by default */
+#define FETCH_DIRECT_READ	(256 * 1024)	/* a direct read without buffer_size */
 
 struct fetch_req;
 
@@ -174,6 +176,13 @@ struct fetch_handlers {
 	 * TRUST_FETCH_TOOBIG. The request is freed when this returns.
 	 */
 	void	(*on_done)(struct fetch_req *, int status, const char *error, void *arg);
+	/*
+	 * Body bytes of a direct request (fetch_stream_opts.direct) as an
+	 * evbuffer: the handler must take all of them (evbuffer_add_buffer
+	 * moves the chains without a copy). Return values as on_data. A
+	 * direct request that fell back to curl delivers through on_data.
+	 */
+	int	(*on_buffer)(struct fetch_req *, struct evbuffer *, void *arg);
 };
 
 struct fetch_stream_opts {
@@ -182,6 +191,16 @@ struct fetch_stream_opts {
 	long		 low_speed_bps;	/* abort when slower than this ... */
 	long		 low_speed_s;	/* ... for this long (0: off) */
 	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
+	/*
+	 * A bulk GET: read the body straight into evbuffer chains (on_buffer),
+	 * buffer_size bytes a read at most, when the URL is plain http, no
+	 * proxy is set in the environment, timeout_ms is 0 and on_buffer is
+	 * given; the idle limit is low_speed_s (0: FETCH_DIRECT_IDLE_S). Only
+	 * a 200 or 206 with one Content-Length and no Transfer-Encoding is
+	 * read so; any other answer (a challenge, a redirect, an error) is
+	 * dropped unread and the request runs again through curl as usual.
+	 */
+	int		 direct;
 	/*
 	 * POST: the request body, borrowed (sent again on a token-auth retry):
 	 * it must stay unchanged until on_done, or until fetch_req_cancel()
@@ -213,6 +232,12 @@ struct fetch_stream_opts {
 int		 fetch_stream(struct fetch_ctx *, const char *url,
 		    const struct fetch_opts *, const struct fetch_stream_opts *,
 		    const struct fetch_handlers *, void *arg, struct fetch_req **out);
+/* Direct requests (fetch_stream_opts.direct) so far, for /metrics. */
+struct fetch_stats {
+	uint64_t	direct;		/* bodies read directly */
+	uint64_t	fallback;	/* answers that sent the request back through curl */
+};
+void		 fetch_get_stats(const struct fetch_ctx *, struct fetch_stats *);
 /* Deliver body bytes again after on_data returned 1. */
 void		 fetch_req_resume(struct fetch_req *);
 /* Stop and free the request; no handler is called afterwards. */

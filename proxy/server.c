@@ -576,7 +576,7 @@ ping_done(struct fetch_req *r, int status, const char *error, void *arg)
 static void
 do_ping(struct preq *p)
 {
-	static const struct fetch_handlers h = { NULL, preq_body_append, ping_done };
+	static const struct fetch_handlers h = { NULL, preq_body_append, ping_done, NULL };
 	struct preq_upstream u;
 
 	preq_upstream_init(p, &u, 0);
@@ -669,7 +669,7 @@ ready_one(struct fetch_req *r, int status, const char *error, void *arg)
 static int
 ready_start(struct server *srv, const struct config *cfg)
 {
-	static const struct fetch_handlers h = { NULL, NULL, ready_one };
+	static const struct fetch_handlers h = { NULL, NULL, ready_one, NULL };
 	struct fetch_stream_opts so;
 	struct ready		*rd;
 	struct ready_check	*c;
@@ -733,10 +733,12 @@ do_ready(struct preq *p)
 static void
 do_metrics(struct preq *p)
 {
-	struct evbuffer *b;
+	struct evbuffer		*b;
+	struct fetch_stats	 fs;
 
+	fetch_get_stats(p->srv->fetch, &fs);
 	if ((b = evbuffer_new()) == NULL ||
-	    metrics_render(p->srv->metrics, p->srv->ninflight, p->srv->webhooks, b) == -1) {
+	    metrics_render(p->srv->metrics, p->srv->ninflight, p->srv->webhooks, &fs, b) == -1) {
 		if (b != NULL)
 			evbuffer_free(b);
 		preq_error(p, 500, "UNKNOWN", "out of memory");

@@ -146,6 +146,7 @@ struct preq {
 	int				 started;	/* reply line sent */
 	int				 paused;
 	struct evbuffer			*out;		/* the connection's output (while watched) */
+	evutil_socket_t			 out_fd;	/* its plain socket for direct writes, or -1 */
 	struct evbuffer_cb_entry	*out_cb;	/* our watch on it */
 	struct event			*resume_ev;	/* resume the upstream from the loop */
 	uint64_t			 sent;		/* body bytes handed to the client */
@@ -460,10 +461,11 @@ void		 metrics_conn_seen(struct metrics *, const void *conn);
 void		 metrics_conn_closed(struct metrics *, const void *conn);
 size_t		 metrics_conn_count(const struct metrics *);
 /*
- * Append the exposition text to b, the counters of the webhooks w (may be
- * NULL) included; inflight: requests in flight now. Returns 0 or -1.
+ * Append the exposition text to b, the counters of the webhooks w and of
+ * direct upstream reads fs (each may be NULL) included; inflight: requests
+ * in flight now. Returns 0 or -1.
  */
 int		 metrics_render(const struct metrics *, size_t inflight, const struct webhooks *w,
-		    struct evbuffer *b);
+		    const struct fetch_stats *fs, struct evbuffer *b);
 
 #endif

@@ -27,6 +27,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 
 #include "proxy/server_int.h"
@@ -63,6 +64,7 @@ stream_unhook(struct preq *p)
 		evbuffer_remove_cb_entry(p->out, p->out_cb);
 	p->out_cb = NULL;
 	p->out = NULL;
+	p->out_fd = -1;
 	if (p->resume_ev != NULL)
 		event_free(p->resume_ev);
 	p->resume_ev = NULL;
@@ -87,6 +89,8 @@ watch_output(struct preq *p)
 		p->out = NULL;
 		return -1;
 	}
+	/* TLS writes go through the bufferevent; a plain socket may be written here */
+	p->out_fd = bufferevent_openssl_get_ssl(bev) == NULL ? bufferevent_getfd(bev) : -1;
 	return 0;
 }
 
@@ -120,6 +124,39 @@ s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 	evhttp_send_reply_chunk(p->req, p->chunk);
 	if (watch_output(p) == -1)
 		return -1;
+	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
+		p->paused = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Body bytes of a direct upstream read: the chains move to the client's
+ * output without a copy. The same accounting and backpressure as s_data.
+ */
+static int
+s_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
+{
+	struct preq	*p = arg;
+
+	(void)r;
+	if (p->req == NULL || !p->started || watch_output(p) == -1)
+		return -1;
+	p->sent += evbuffer_get_length(buf);
+	/*
+	 * With nothing queued before them, the bytes go to a plain client
+	 * socket now, from the chains just read (still in the cache), as much
+	 * as it takes; only the rest is queued. The order holds (the queue is
+	 * empty), and evhttp does not count the bytes of a reply with a
+	 * Content-Length (direct bodies always have one), so it ends the
+	 * reply as usual once its queue is empty. A write error is left to
+	 * the bufferevent, which meets it on the queued rest or the next write.
+	 */
+	if (p->out_fd != -1 && evbuffer_get_length(p->out) == 0)
+		(void)evbuffer_write(buf, p->out_fd);
+	if (evbuffer_get_length(buf) > 0)
+		evhttp_send_reply_chunk(p->req, buf);
 	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
 		p->paused = 1;
 		return 1;
@@ -187,7 +224,7 @@ s_done(struct fetch_req *r, int status, const char *error, void *arg)
 static void
 start(struct preq *p, struct preq_upstream *u)
 {
-	static const struct fetch_handlers h = { s_headers, s_data, s_done };
+	static const struct fetch_handlers h = { s_headers, s_data, s_done, s_buffer };
 
 	if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL) {
 		preq_error(p, 500, "UNKNOWN", "out of memory");
@@ -234,6 +271,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		u.so.low_speed_s = PROXY_LOW_SPEED_S;
 		/* evbuffer rounds a chain up to a power of two with its header: fit one */
 		u.so.buffer_size = PROXY_STREAM_BUFSZ - 512;
+		u.so.direct = !p->head;
 		stream_bulk(p);
 	}
 	start(p, &u);

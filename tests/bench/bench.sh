@@ -352,31 +352,40 @@ run_blob() {	# NAME HOSTPORT CLIENTS
 	fi
 	[ $bad = 0 ] || BNOTE[$name-$n]="$bad of $n downloads failed; ${BNOTE[$name-$n]}"
 }
-RSS_MAX_KB=- HWM_KB=-
+# VmRSS of PID every 0.1 s into FILE until stopped. Shell builtins only, one
+# fork (sleep) per sample, and run alike for dctproxy and the nginx worker:
+# the sampler's CPU must not tilt the comparison on 2 cores.
+rss_sampler_start() {	# PID FILE
+	( while [ -e "/proc/$1" ]; do
+		while read -r k v _; do
+			[ "$k" = VmRSS: ] && echo "$v"
+		done <"/proc/$1/status" 2>/dev/null
+		sleep 0.1
+	done ) >"$2" &
+	SAMPLER=$!
+}
+rss_sampler_stop() {	# FILE: prints the largest sample (KiB)
+	kill "$SAMPLER" 2>/dev/null || true
+	wait "$SAMPLER" 2>/dev/null || true
+	SAMPLER=
+	sort -n "$1" | tail -n 1
+}
+RSS_MAX_KB=- HWM_KB=- NGX_RSS_KB=-
 for n in 1 8; do
 	part blob || break
 	if [ $DCT_OK = 1 ]; then
-		if [ "$n" = 8 ]; then
-			( while kill -0 "$DCT_PID" 2>/dev/null; do
-				sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$DCT_PID/status" 2>/dev/null
-				sleep 0.1
-			done ) >"$W/rss.samples" &
-			SAMPLER=$!
-		fi
+		[ "$n" != 8 ] || rss_sampler_start "$DCT_PID" "$W/rss.samples"
 		run_blob dctproxy "$DCT" "$n"
-		if [ "$n" = 8 ]; then
-			kill "$SAMPLER" 2>/dev/null || true
-			wait "$SAMPLER" 2>/dev/null || true
-			SAMPLER=
-			RSS_MAX_KB=$(sort -n "$W/rss.samples" | tail -n 1)
-		fi
+		[ "$n" != 8 ] || RSS_MAX_KB=$(rss_sampler_stop "$W/rss.samples")
 		if dct_alive; then
 			HWM_KB=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$DCT_PID/status")
 		else
 			DCT_OK=0
 		fi
 	fi
+	[ "$n" != 8 ] || [ -z "$NGX_WORKER" ] || rss_sampler_start "$NGX_WORKER" "$W/rss-nginx.samples"
 	run_blob nginx-proxy "$NGX" "$n"
+	[ "$n" != 8 ] || [ -z "$NGX_WORKER" ] || NGX_RSS_KB=$(rss_sampler_stop "$W/rss-nginx.samples")
 	run_blob registry "$LAB_REGISTRY" "$n"
 done
 
@@ -449,6 +458,8 @@ g() { local v=${1:-}; echo "${v:--}"; }
 		else print (a + 0 > b + 0) ? a : b }')
 	echo "dctproxy memory: max VmRSS sampled every 0.1 s during the 8-client blob run: $rss_mib MiB;"
 	echo "  VmHWM (peak RSS over the whole run, incl. the manifest load) after it: $hwm_mib MiB"
+	[ "$NGX_RSS_KB" = - ] || [ -z "$NGX_RSS_KB" ] ||
+		echo "  nginx-proxy worker, for comparison: max VmRSS sampled alike during its 8-client run: $(calc "int($NGX_RSS_KB / 1024 * 10 + 0.5) / 10") MiB"
 	echo "dctproxy audit log: $AUDIT_LINES lines, $(( AUDIT_BYTES / 1048576 )) MiB"
 	echo
 	r1=$(ratio "${RPS[dctproxy]:-}" "${RPS[nginx-proxy]:-}")

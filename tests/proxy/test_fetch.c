@@ -460,7 +460,7 @@ stream(struct env *e, const char *path, const char *method, struct sstate *s)
 {
 	struct fetch_opts		o = opts(64 * 1024 * 1024);
 	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { s_headers, s_data, s_done };
+	struct fetch_handlers		h = { s_headers, s_data, s_done, NULL };
 
 	memset(&so, 0, sizeof(so));
 	so.method = method;
@@ -551,7 +551,7 @@ UNIT_TEST(stream_cancel_from_outside)
 	struct env		e;
 	struct sstate		s;
 	struct fetch_opts	o = opts(1000);
-	struct fetch_handlers	h = { s_headers, s_data, s_done };
+	struct fetch_handlers	h = { s_headers, s_data, s_done, NULL };
 	int			never = 0;
 
 	env_init(&e);
@@ -572,7 +572,7 @@ UNIT_TEST(stream_cancel_with_pending_token)
 	struct sstate		s;
 	struct fetch_opts	o = opts(1000);
 	struct fetch_stream_opts so;
-	struct fetch_handlers	h = { s_headers, s_data, s_done };
+	struct fetch_handlers	h = { s_headers, s_data, s_done, NULL };
 	int			never = 0;
 
 	env_init(&e);
@@ -597,7 +597,7 @@ UNIT_TEST(stream_many_concurrent)
 	struct env		 e;
 	struct sstate		 s[16];
 	struct fetch_opts	 o = opts(64 * 1024 * 1024);
-	struct fetch_handlers	 h = { s_headers, s_data, s_done };
+	struct fetch_handlers	 h = { s_headers, s_data, s_done, NULL };
 	size_t			 i;
 	int			 all = 0, never = 0;
 

@@ -20,7 +20,7 @@ render(const struct metrics *m, size_t inflight)
 	char		*s = NULL;
 	size_t		 n;
 
-	if (b != NULL && metrics_render(m, inflight, NULL, b) == 0) {
+	if (b != NULL && metrics_render(m, inflight, NULL, NULL, b) == 0) {
 		n = evbuffer_get_length(b);
 		if ((s = malloc(n + 1)) != NULL) {
 			evbuffer_remove(b, s, n);

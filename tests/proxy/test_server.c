@@ -263,7 +263,7 @@ request(struct senv *e, struct client *c, const char *path, const char *method,
 {
 	struct fetch_opts		o;
 	struct fetch_stream_opts	so;
-	struct fetch_handlers		h = { c_headers, c_data, c_done };
+	struct fetch_handlers		h = { c_headers, c_data, c_done, NULL };
 	const char			*hdrs[1];
 
 	c->e = e;

@@ -226,7 +226,7 @@ UNIT_TEST(fetch_post_sends_the_body)
 	struct wenv		 e;
 	struct fetch_opts	 o;
 	struct fetch_stream_opts so;
-	struct fetch_handlers	 h = { NULL, got_done, post_done };
+	struct fetch_handlers	 h = { NULL, got_done, post_done, NULL };
 	char			 url[128];
 	int			 status = 0;
 	static const char	 body[] = "{\"a\":1}";
