@@ -46,9 +46,17 @@
 #define PROXY_MAX_INDEX_FETCHES	64		/* manifests one repository index may fetch */
 #define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
 #define PROXY_MAX_POLICY_RESOLVES 256		/* tags resolved under required roles per verdict */
-#define PROXY_STREAM_HWM	(768 * 1024)	/* client output buffered before pausing upstream */
-#define PROXY_STREAM_LWM	(256 * 1024)	/* ... and drained below this before resuming */
-#define PROXY_STREAM_BUFSZ	(512 * 1024)	/* one upstream read / one client write of a blob */
+/*
+ * Blob streaming: an upstream read and a client write of up to BUFSZ (a
+ * direct read fills one evbuffer chain of 1 MiB; curl caps its reads at
+ * 512 KiB); the upstream pauses while more than HWM waits for the client
+ * and resumes below LWM. Per transfer at most HWM + BUFSZ is held: with 8
+ * clients well under the 32 MiB the benchmark allows, and large reads
+ * halve the system calls and loop turns per byte (make bench).
+ */
+#define PROXY_STREAM_HWM	(512 * 1024)	/* client output buffered before pausing upstream */
+#define PROXY_STREAM_LWM	(128 * 1024)	/* ... and drained below this before resuming */
+#define PROXY_STREAM_BUFSZ	(1024 * 1024)	/* one upstream read / one client write of a blob */
 #define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
 #define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */
 #define PROXY_MAX_INFLIGHT	10000		/* requests served at once */

@@ -11,10 +11,16 @@
  * PROXY_STREAM_HWM the upstream transfer is paused until it is below
  * PROXY_STREAM_LWM (a callback on the output evbuffer sees it drain; the
  * resume runs from the loop, not inside libevent's write path). Resuming
- * before the buffer is empty keeps the client socket fed while curl reads
- * the next upstream bytes. The upstream Content-Length is passed on, so
+ * before the buffer is empty keeps the client socket fed while the next
+ * upstream bytes are read. The upstream Content-Length is passed on, so
  * evhttp sends the body as-is; without one the client gets chunked
  * encoding.
+ *
+ * Blob GETs ask fetch for a direct read (fetch_stream_opts.direct: from a
+ * plain-http upstream the body is read into evbuffer chains without curl's
+ * copy) and take the chains in s_buffer; on a plain client connection with
+ * nothing queued they are written to the socket at once, while still in
+ * the cache, as nginx does. Other bodies come through s_data, copied.
  *
  * Failure after the status line was sent cannot be reported with a status
  * any more: the connection is closed before the promised length (or
@@ -271,6 +277,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		u.so.low_speed_s = PROXY_LOW_SPEED_S;
 		/* evbuffer rounds a chain up to a power of two with its header: fit one */
 		u.so.buffer_size = PROXY_STREAM_BUFSZ - 512;
+		/* no total timeout above: a direct read applies low_speed_s as its idle limit */
 		u.so.direct = !p->head;
 		stream_bulk(p);
 	}

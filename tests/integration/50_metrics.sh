@@ -175,6 +175,12 @@ for k in blob manifest; do
 		"$(value "dctproxy_request_duration_seconds_count{route=\"$k\"}")"
 done
 if [ "$(value 'dctproxy_bytes_streamed_total{kind="blob"}')" -gt 0 ]; then pass bytes/blob-positive; else fail bytes/blob-positive; fi
+# the lab's registry is plain http without auth: every allowed blob GET is
+# read directly (no curl transfer), none falls back
+want=$(jq -s '[.[] | select(.kind == "blob" and .decision == "allow" and .method == "GET")] | length' "$work/audit.log")
+if [ "$want" -gt 0 ]; then pass direct/blob-gets-seen; else fail direct/blob-gets-seen "no allowed blob GET in the audit log"; fi
+check_eq direct/reads-equal-allowed-blob-gets "$want" "$(value dctproxy_upstream_direct_reads_total)"
+check_eq direct/no-fallbacks 0 "$(value dctproxy_upstream_direct_fallbacks_total)"
 # every route's buckets are cumulative and end at _count
 bad=$(awk '
 	/^dctproxy_request_duration_seconds_bucket/ {
