@@ -1521,6 +1521,12 @@ direct_head(struct fetch_req *r, size_t headlen)
 		direct_fail(r, "aborted by the caller");
 		return;
 	}
+	if (r->dremain == 0) {
+		/* an empty body: complete now, there is nothing to read (nor can 0 bytes be read) */
+		direct_end(r);
+		finish(r, r->dstatus, NULL);
+		return;
+	}
 	if (direct_deliver(r) == -1)
 		return;
 	if (!r->pause_wanted)

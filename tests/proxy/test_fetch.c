@@ -1486,6 +1486,26 @@ UNIT_TEST(direct_only_when_possible)
 	env_free(&e);
 }
 
+/* Content-Length: 0 and nothing more on a connection kept open: a complete, empty 200. */
+UNIT_TEST(direct_empty_body)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/empty", &d);
+	T_EQ_STR(d.error, "");
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_STR(d.clen, "0");
+	T_EQ_INT(d.got, 0);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(stats(&e).direct, 1);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
 /* Direct requests in every state when their ctx goes: no handler, nothing left open. */
 UNIT_TEST(direct_pending_at_ctx_free)
 {

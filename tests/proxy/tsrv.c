@@ -17,6 +17,7 @@
  *   /badstatus   a malformed status line ("HTTP/1.1 2x0 OK"), then close
  *   /hugehead    a 200 whose head is over 64 KiB (80 header lines of 1 KiB)
  *   /twoclen     200, "hello world" with Content-Length: 11 twice
+ *   /empty       200, Content-Length: 0 (the connection stays open)
  *   /chunked     200, "hello world" in two chunks
  *   /stall       200, Content-Length 1000, the head and 10 bytes, then
  *                nothing (held open, counted in nheld)
@@ -189,6 +190,8 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		c->mode = M_CLOSE_AFTER;
 	} else if (strcmp(path, "/twoclen") == 0)
 		reply(c, "200 OK", "Content-Length: 11\r\n", "hello world");
+	else if (strcmp(path, "/empty") == 0)
+		reply(c, "200 OK", NULL, "");
 	else if (strcmp(path, "/chunked") == 0)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 		    "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
