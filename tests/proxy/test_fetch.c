@@ -656,6 +656,8 @@ struct dreq {
 	int			 cancel_at;	/* cancel from a timer after this delivery */
 	int			 pace;		/* pause every delivery, resume 1 ms later */
 	int			 leftover;	/* on_buffer saw bytes left in its evbuffer */
+	int			 probe;		/* measure the chains' unused space */
+	size_t			 spare;		/* ... summed over deliveries */
 	char			 clen[32];
 	char			 body[8192];
 	char			 error[256];
@@ -746,6 +748,15 @@ d_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
 	d->nbuf++;
 	if (len > d->maxbuf)
 		d->maxbuf = len;
+	if (d->probe) {
+		struct evbuffer_iovec v;
+
+		/* one vector: the free space of the last chain (or a new small one) */
+		if (evbuffer_reserve_space(buf, 1, &v, 1) == 1) {
+			d->spare += v.iov_len;
+			evbuffer_commit_space(buf, &v, 0);
+		}
+	}
 	while ((n = evbuffer_remove(buf, tmp, sizeof(tmp))) > 0)
 		d_take(d, tmp, (size_t)n);
 	if (evbuffer_get_length(buf) != 0)
@@ -1538,5 +1549,36 @@ UNIT_TEST(direct_pending_at_ctx_free)
 	T_EQ_INT(d[0].nbuf, 1);
 	T_EQ_INT(e.srv->nconns, 0);
 	T_EQ_INT(nfds(), fds0);
+	env_free(&e);
+}
+
+/*
+ * The chains handed to on_buffer are sized to what a read found, not to
+ * buffer_size: a caller that queues them (a slow client) holds memory in
+ * proportion to the bytes, not 512 KiB per read of 16 KiB.
+ */
+UNIT_TEST(direct_short_reads_hold_little_memory)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	e.srv->blob_len = 4 * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.probe = 1;
+	so.buffer_size = 512 * 1024 - 512;	/* as stream.c asks */
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 4 * 1024 * 1024);
+	T_EQ_INT(d.bad, 0);
+	if (getenv("TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%d deliveries, %zu bytes, %zu spare\n", d.nbuf, d.got, d.spare);
+	/* tsrv writes 16 KiB at a time: most reads are short */
+	T_ASSERT(d.nbuf > 16);
+	T_ASSERT(d.spare <= 2 * d.got);
 	env_free(&e);
 }
