@@ -18,6 +18,7 @@
  * own callbacks, so a request cancelled while curl is on the stack is only
  * marked and reaped when curl returns (ctx->in_curl, reap()).
  */
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -1353,16 +1354,25 @@ direct_idle_tv(const struct fetch_req *r, struct timeval *tv)
 /*
  * Read at most want bytes into r->dbuf with one readv(2). Returns the
  * count, 0 at the end of the stream, -1 on error (errno), -2 when nothing
- * is there yet.
+ * is there yet. The space reserved is what the socket holds (FIONREAD, as
+ * evbuffer_read() does), not want: the chain goes to the caller whole and
+ * stays allocated as long as its bytes are queued, so 16 KiB read into a
+ * 512 KiB chain would hold 512 KiB. With nothing there (the end, an
+ * error, or bytes just arriving) one byte is asked for. A count below
+ * want still means the socket was drained: bytes that came later raise
+ * a new edge.
  */
 static ssize_t
 direct_recv(struct fetch_req *r, size_t want)
 {
 	struct evbuffer_iovec	v[2];
-	size_t			left = want, k;
+	size_t			left, k;
 	ssize_t			got;
-	int			n, i;
+	int			n, i, avail;
 
+	if (ioctl(r->dfd, FIONREAD, &avail) == 0 && avail >= 0 && (size_t)avail < want)
+		want = avail > 0 ? (size_t)avail : 1;
+	left = want;
 	if ((n = evbuffer_reserve_space(r->dbuf, (ev_ssize_t)want, v, 2)) <= 0) {
 		errno = ENOMEM;
 		return -1;
@@ -1519,6 +1529,12 @@ direct_head(struct fetch_req *r, size_t headlen)
 	r->ctx->stats.direct++;
 	if (deliver_headers(r, r->dstatus) == -1) {
 		direct_fail(r, "aborted by the caller");
+		return;
+	}
+	if (r->dremain == 0) {
+		/* an empty body: complete now, there is nothing to read (nor can 0 bytes be read) */
+		direct_end(r);
+		finish(r, r->dstatus, NULL);
 		return;
 	}
 	if (direct_deliver(r) == -1)

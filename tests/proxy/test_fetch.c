@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "proxy/proxy_int.h"
@@ -622,5 +625,960 @@ UNIT_TEST(stream_many_concurrent)
 		T_EQ_INT(s[i].got, 256 * 1024);
 		T_EQ_INT(s[i].bad_byte, 0);
 	}
+	env_free(&e);
+}
+
+/* ---- direct requests (fetch_stream_opts.direct) ----
+ *
+ * The body is read by fetch itself into evbuffer chains (on_buffer); any
+ * answer but a framed 200/206 goes through curl again (on_data). Each test
+ * checks which path the bytes took, with the handler counts and
+ * fetch_get_stats().
+ */
+
+struct dreq {
+	struct env		*e;
+	struct fetch_req	*req;
+	int			 done;
+	int			 status;
+	int			 hstatus;
+	int			 nbuf;		/* on_buffer calls */
+	int			 ndata;		/* on_data calls */
+	int			 late;		/* a handler called after on_done or cancel */
+	int			 cancelled;
+	int			 pattern;	/* the body is /blob's, from offset */
+	size_t			 offset;
+	size_t			 got;
+	size_t			 maxbuf;	/* the largest on_buffer delivery */
+	int			 bad;		/* a byte off the pattern */
+	int			 pause_at;	/* return 1 from this delivery (1-based) */
+	int			 abort_at;	/* return -1 from this delivery */
+	int			 cancel_at;	/* cancel from a timer after this delivery */
+	int			 pace;		/* pause every delivery, resume 1 ms later */
+	int			 leftover;	/* on_buffer saw bytes left in its evbuffer */
+	int			 probe;		/* measure the chains' unused space */
+	size_t			 spare;		/* ... summed over deliveries */
+	char			 clen[32];
+	char			 body[8192];
+	char			 error[256];
+};
+
+static void
+d_take(struct dreq *d, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (d->pattern && p[i] != tsrv_blob_byte(d->offset + d->got + i))
+			d->bad = 1;
+		if (d->got + i < sizeof(d->body) - 1)
+			d->body[d->got + i] = (char)p[i];
+	}
+	d->got += len;
+}
+
+static void
+d_cancel_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dreq *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (!d->done && !d->cancelled) {
+		d->cancelled = 1;
+		fetch_req_cancel(d->req);
+	}
+}
+
+static void
+d_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dreq *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (!d->done && !d->cancelled)
+		fetch_req_resume(d->req);
+}
+
+/* The return value for delivery n (on_buffer and on_data alike). */
+static int
+d_verdict(struct dreq *d, int n)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (d->pace) {
+		tv.tv_usec = 1000;
+		event_base_once(d->e->base, -1, EV_TIMEOUT, d_resume_cb, d, &tv);
+		return 1;
+	}
+	if (n == d->abort_at)
+		return -1;
+	if (n == d->cancel_at) {
+		event_base_once(d->e->base, -1, EV_TIMEOUT, d_cancel_cb, d, &tv);
+		return 0;
+	}
+	return n == d->pause_at ? 1 : 0;
+}
+
+static int
+d_headers(struct fetch_req *r, int status, void *arg)
+{
+	struct dreq	*d = arg;
+	const char	*cl = fetch_req_header(r, "Content-Length");
+
+	if (d->done || d->cancelled)
+		d->late = 1;
+	d->hstatus = status;
+	snprintf(d->clen, sizeof(d->clen), "%s", cl ? cl : "");
+	return 0;
+}
+
+static int
+d_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
+{
+	struct dreq	*d = arg;
+	uint8_t		 tmp[65536];
+	size_t		 len = evbuffer_get_length(buf);
+	int		 n;
+
+	(void)r;
+	if (d->done || d->cancelled)
+		d->late = 1;
+	d->nbuf++;
+	if (len > d->maxbuf)
+		d->maxbuf = len;
+	if (d->probe) {
+		struct evbuffer_iovec v;
+
+		/* one vector: the free space of the last chain (or a new small one) */
+		if (evbuffer_reserve_space(buf, 1, &v, 1) == 1) {
+			d->spare += v.iov_len;
+			evbuffer_commit_space(buf, &v, 0);
+		}
+	}
+	while ((n = evbuffer_remove(buf, tmp, sizeof(tmp))) > 0)
+		d_take(d, tmp, (size_t)n);
+	if (evbuffer_get_length(buf) != 0)
+		d->leftover = 1;
+	return d_verdict(d, d->nbuf + d->ndata);
+}
+
+static int
+d_data(struct fetch_req *r, const uint8_t *p, size_t len, void *arg)
+{
+	struct dreq *d = arg;
+
+	(void)r;
+	if (d->done || d->cancelled)
+		d->late = 1;
+	d->ndata++;
+	d_take(d, p, len);
+	return d_verdict(d, d->nbuf + d->ndata);
+}
+
+static void
+d_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct dreq *d = arg;
+
+	(void)r;
+	if (d->done || d->cancelled)
+		d->late = 1;
+	d->done = 1;
+	d->status = status;
+	snprintf(d->error, sizeof(d->error), "%s", error ? error : "");
+}
+
+static struct fetch_opts
+dopts(void)
+{
+	struct fetch_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = 2000;
+	o.max_len = 256 * 1024 * 1024;
+	return o;		/* timeout_ms 0: direct requests need it */
+}
+
+static struct fetch_stream_opts
+dsopts(void)
+{
+	struct fetch_stream_opts so;
+
+	memset(&so, 0, sizeof(so));
+	so.token_auth = 1;
+	so.direct = 1;
+	return so;
+}
+
+/* Start a direct-asking GET of path; d is reset but for its knobs. */
+static int
+dstart(struct env *e, const char *path, const struct fetch_opts *o,
+    const struct fetch_stream_opts *so, struct dreq *d)
+{
+	struct fetch_handlers h = { d_headers, d_data, d_done, d_buffer };
+
+	d->e = e;
+	return fetch_stream(e->fc, url(e, path), o, so, &h, d, &d->req);
+}
+
+/* A direct-asking GET of path with the default options, run to its end. */
+static void
+dget(struct env *e, const char *path, struct dreq *d)
+{
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	T_EQ_INT(dstart(e, path, &o, &so, d), 0);
+	T_EQ_INT(tsrv_run_until(e->base, &d->done, 1, 20000), 0);
+}
+
+static struct fetch_stats
+stats(struct env *e)
+{
+	struct fetch_stats st;
+
+	fetch_get_stats(e->fc, &st);
+	return st;
+}
+
+/* Open file descriptors of this process (a leaked socket shows here). */
+static int
+nfds(void)
+{
+	char	path[64];
+	int	fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (access(path, F_OK) == 0)
+			n++;
+	}
+	return n;
+}
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+UNIT_TEST(direct_blob_read_whole)
+{
+	struct env			 e;
+	struct dreq			 d;
+	struct fetch_opts		 o = dopts();
+	struct fetch_stream_opts	 so = dsopts();
+	const char			*hdrs[] = { "X-Caller: blob-1" };
+	char				 host[64];
+	struct fetch_stats		 st;
+
+	env_init(&e);
+	e.srv->blob_len = 3 * 1024 * 1024 + 123;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	o.headers = hdrs;
+	o.nheaders = 1;
+	so.buffer_size = 64 * 1024;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_STR(d.clen, "3145851");
+	T_EQ_INT(d.got, 3 * 1024 * 1024 + 123);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(d.ndata, 0);
+	T_ASSERT(d.nbuf > 1);
+	T_EQ_INT(d.leftover, 0);
+	/* one read is buffer_size bytes at most */
+	T_ASSERT(d.maxbuf <= 64 * 1024);
+	st = stats(&e);
+	T_EQ_INT(st.direct, 1);
+	T_EQ_INT(st.fallback, 0);
+	/* the request fetch wrote itself */
+	snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", e.srv->port);
+	T_CONTAINS(e.srv->last_head, host);
+	T_CONTAINS(e.srv->last_head, "\r\nConnection: close\r\n");
+	T_CONTAINS(e.srv->last_head, "\r\nX-Caller: blob-1\r\n");
+	T_CONTAINS(e.srv->last_head, "\r\nUser-Agent: dctproxy/");
+	T_EQ_STR(e.srv->last_path, "/blob");
+	T_EQ_INT(e.srv->nrequests, 1);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_range_206)
+{
+	struct env			 e;
+	struct dreq			 d;
+	struct fetch_opts		 o = dopts();
+	struct fetch_stream_opts	 so = dsopts();
+	const char			*hdrs[] = { "Range: bytes=1000000-" };
+
+	env_init(&e);
+	e.srv->blob_len = 2 * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.offset = 1000000;
+	o.headers = hdrs;
+	o.nheaders = 1;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 206);
+	T_EQ_INT(d.got, 2 * 1024 * 1024 - 1000000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(d.ndata, 0);
+	T_CONTAINS(e.srv->last_head, "\r\nRange: bytes=1000000-\r\n");
+	T_EQ_INT(stats(&e).direct, 1);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_fallback_redirect_followed)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	e.srv->blob_len = 300000;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	o.follow_redirects = 1;
+	T_EQ_INT(dstart(&e, "/redirect-blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 300000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(d.nbuf, 0);
+	T_ASSERT(d.ndata > 0);
+	T_EQ_STR(e.srv->last_path, "/blob");
+	/* the direct 307, then curl's 307 and the blob */
+	T_EQ_INT(e.srv->nrequests, 3);
+	T_EQ_INT(stats(&e).fallback, 1);
+	T_EQ_INT(stats(&e).direct, 0);
+	env_free(&e);
+}
+
+/*
+ * A challenge goes through curl, which fetches the token and retries; the
+ * next request sends the token up front and is read directly.
+ */
+UNIT_TEST(direct_fallback_bearer_challenge)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/auth", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "secret");
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(d.ndata, 1);
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-123\r\n");
+	T_EQ_INT(stats(&e).fallback, 1);
+	T_EQ_INT(stats(&e).direct, 0);
+
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/auth", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "secret");
+	T_EQ_INT(d.nbuf, 1);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-123\r\n");
+	T_CONTAINS(e.srv->last_head, "\r\nConnection: close\r\n");
+	T_EQ_INT(stats(&e).fallback, 1);
+	T_EQ_INT(stats(&e).direct, 1);
+
+	/* the token sent up front is refused: curl again, a new token, then direct with it */
+	e.srv->rotate_token = 1;
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/auth", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "secret");
+	T_EQ_INT(d.ndata, 1);
+	T_EQ_INT(e.srv->ntoken, 2);
+	T_EQ_INT(stats(&e).fallback, 2);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/auth", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.nbuf, 1);
+	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-456\r\n");
+	T_EQ_INT(e.srv->ntoken, 2);
+	T_EQ_INT(stats(&e).direct, 2);
+	env_free(&e);
+}
+
+/* Bodies not framed by exactly one Content-Length, and a 404: curl reads them. */
+UNIT_TEST(direct_fallback_unframed_and_errors)
+{
+	struct env	e;
+	struct dreq	d;
+	size_t		i;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/noclen", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 5000);
+	for (i = 0; i < 5000; i++)
+		T_ASSERT(d.body[i] == 'n');
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(stats(&e).fallback, 1);
+
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/twoclen", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "hello world");
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(d.ndata, 1);
+	T_EQ_INT(stats(&e).fallback, 2);
+
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/chunked", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "hello world");
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(stats(&e).fallback, 3);
+
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/nothing-here", &d);
+	T_EQ_INT(d.status, 404);
+	T_EQ_INT(d.hstatus, 404);
+	T_EQ_STR(d.body, "not found");
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(stats(&e).fallback, 4);
+	T_EQ_INT(stats(&e).direct, 0);
+	env_free(&e);
+}
+
+/* Paused, nothing is delivered and the upstream is held back; resumed, all of it comes. */
+UNIT_TEST(direct_pause_and_resume)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	int				never = 0;
+
+	env_init(&e);
+	e.srv->blob_len = 16 * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.pause_at = 1;
+	so.buffer_size = 64 * 1024;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.nbuf, 1, 5000), 0);
+	tsrv_run_until(e.base, &never, 1, 200);
+	T_EQ_INT(d.nbuf, 1);
+	T_EQ_INT(d.done, 0);
+	/* the socket buffers fill, then the server can write no more */
+	T_ASSERT(e.srv->blob_sent < 16 * 1024 * 1024);
+	fetch_req_resume(d.req);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 16 * 1024 * 1024);
+	T_EQ_INT(d.bad, 0);
+	T_ASSERT(d.nbuf > 2);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(d.late, 0);
+	env_free(&e);
+}
+
+/*
+ * Paused while the whole body is already in the socket: no new edge will
+ * come for it, so the resume itself must read it.
+ */
+UNIT_TEST(direct_pause_after_upstream_sent_all)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	int				never = 0;
+
+	env_init(&e);
+	e.srv->blob_len = 48 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.pause_at = 1;
+	so.buffer_size = 4096;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.nbuf, 1, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &e.srv->blobs_done, 1, 5000), 0);
+	tsrv_run_until(e.base, &never, 1, 200);
+	T_EQ_INT(d.nbuf, 1);
+	T_ASSERT(d.got < 48 * 1024);
+	T_EQ_INT(d.done, 0);
+	fetch_req_resume(d.req);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 5000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 48 * 1024);
+	T_EQ_INT(d.bad, 0);
+	T_ASSERT(d.nbuf > 2);
+	env_free(&e);
+}
+
+/* Pause at every delivery, resumed from a timer each time. */
+UNIT_TEST(direct_pause_every_delivery)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	e.srv->blob_len = 2 * 1024 * 1024 + 7;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.pace = 1;
+	so.buffer_size = 32 * 1024;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 30000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 2 * 1024 * 1024 + 7);
+	T_EQ_INT(d.bad, 0);
+	T_ASSERT(d.nbuf >= 64);
+	T_EQ_INT(d.late, 0);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_upstream_dies_mid_body)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	dget(&e, "/die", &d);
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "with 50000 body bytes still to come");
+	T_EQ_INT(d.got, 50000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(stats(&e).direct, 1);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_short_body)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/short", &d);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "with 990 body bytes still to come");
+	T_EQ_INT(d.got, 10);
+	T_EQ_STR(d.body, "0123456789");
+	env_free(&e);
+}
+
+UNIT_TEST(direct_malformed_status_line)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/badstatus", &d);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "malformed HTTP status line");
+	T_EQ_INT(d.hstatus, 0);
+	T_EQ_INT(d.got, 0);
+	T_EQ_INT(stats(&e).direct, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_head_over_cap)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/hugehead", &d);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "response headers over their cap");
+	T_EQ_INT(d.hstatus, 0);
+	T_EQ_INT(d.got, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+/* An upstream silent after the head: dropped after low_speed_s, not FETCH_DIRECT_IDLE_S. */
+UNIT_TEST(direct_idle_limit)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	double				t0, dt;
+	int				never = 0;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	so.low_speed_bps = 1;
+	so.low_speed_s = 1;
+	t0 = mono_s();
+	T_EQ_INT(dstart(&e, "/stall", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 10000), 0);
+	dt = mono_s() - t0;
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "no data from the upstream for 1 s");
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_INT(d.got, 10);
+	T_ASSERT(dt >= 0.9 && dt < 3.0);
+	/* the connection is gone */
+	tsrv_run_until(e.base, &never, 1, 200);
+	T_EQ_INT(e.srv->nheld, 0);
+	T_EQ_INT(e.srv->nconns, 0);
+	env_free(&e);
+}
+
+/* A failed connect does not go to curl again: it would fail alike. */
+UNIT_TEST(direct_refused_connection)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	struct fetch_handlers		h = { d_headers, d_data, d_done, d_buffer };
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	d.e = &e;
+	T_EQ_INT(fetch_stream(e.fc, "http://127.0.0.1:1/blob", &o, &so, &h, &d, &d.req), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 5000), 0);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_ASSERT(d.error[0] != '\0');
+	T_EQ_INT(d.hstatus, 0);
+	T_EQ_INT(d.nbuf + d.ndata, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	T_EQ_INT(stats(&e).direct, 0);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_abort_from_handler)
+{
+	struct env	e;
+	struct dreq	d;
+	int		never = 0;
+
+	env_init(&e);
+	e.srv->blob_len = 32 * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.abort_at = 2;
+	dget(&e, "/blob", &d);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "aborted by the caller");
+	T_EQ_INT(d.nbuf, 2);
+	T_EQ_INT(d.late, 0);
+	T_ASSERT(d.got < 32 * 1024 * 1024);
+	/* the upstream connection is closed */
+	tsrv_run_until(e.base, &never, 1, 300);
+	T_EQ_INT(e.srv->nconns, 0);
+	T_ASSERT(e.srv->blob_sent < 32 * 1024 * 1024);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_content_length_over_cap)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	e.srv->blob_len = 100001;
+	memset(&d, 0, sizeof(d));
+	o.max_len = 100000;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 5000), 0);
+	T_EQ_INT(d.status, TRUST_FETCH_TOOBIG);
+	T_CONTAINS(d.error, "over 100000 bytes");
+	T_EQ_INT(d.hstatus, 0);
+	T_EQ_INT(d.got, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	/* exactly the cap is fine */
+	e.srv->blob_len = 100000;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 5000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 100000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(stats(&e).direct, 1);
+	env_free(&e);
+}
+
+/* Content-Length 5 and 100 bytes in the same write as the head: the 5 promised. */
+UNIT_TEST(direct_bytes_past_content_length_dropped)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/understate", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 5);
+	T_EQ_STR(d.body, "uuuuu");
+	T_EQ_INT(d.nbuf, 1);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(stats(&e).direct, 1);
+	env_free(&e);
+}
+
+/*
+ * fetch_req_cancel() from outside the handlers in each state of a direct
+ * request: no handler afterwards, the upstream connection closed, no
+ * descriptor left open (and no memory: the sanitizer run).
+ */
+static void
+direct_cancel_case(int blob_mib, int cancel_at, int pause_at, const char *path,
+    int connected)
+{
+	struct env	e;
+	struct dreq	d;
+	int		never = 0, fds0, nbuf;
+
+	env_init(&e);
+	e.srv->blob_len = (size_t)blob_mib * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.cancel_at = cancel_at;
+	d.pause_at = pause_at;
+	fds0 = nfds();
+	{
+		struct fetch_opts		o = dopts();
+		struct fetch_stream_opts	so = dsopts();
+
+		so.buffer_size = 64 * 1024;
+		T_EQ_INT(dstart(&e, path, &o, &so, &d), 0);
+	}
+	if (cancel_at > 0)
+		T_EQ_INT(tsrv_run_until(e.base, &d.cancelled, 1, 10000), 0);
+	else {
+		if (pause_at > 0)
+			T_EQ_INT(tsrv_run_until(e.base, &d.nbuf, pause_at, 10000), 0);
+		else if (connected)
+			T_EQ_INT(tsrv_run_until(e.base, &e.srv->nheld, 1, 5000), 0);
+		if (connected)
+			tsrv_run_until(e.base, &never, 1, 50);
+		d.cancelled = 1;
+		fetch_req_cancel(d.req);
+	}
+	nbuf = d.nbuf;
+	tsrv_run_until(e.base, &never, 1, 300);
+	T_EQ_INT(d.nbuf, nbuf);
+	T_EQ_INT(d.done, 0);
+	T_EQ_INT(d.late, 0);
+	T_EQ_INT(d.bad, 0);
+	if (pause_at > 0 || cancel_at > 0)
+		T_ASSERT(d.got > 0 && d.got < (size_t)blob_mib * 1024 * 1024);
+	T_EQ_INT(e.srv->nconns, 0);
+	T_EQ_INT(nfds(), fds0);
+	env_free(&e);
+}
+
+UNIT_TEST(direct_cancel_mid_body)
+{
+	direct_cancel_case(64, 3, 0, "/blob", 1);
+}
+
+UNIT_TEST(direct_cancel_while_paused)
+{
+	direct_cancel_case(64, 0, 2, "/blob", 1);
+}
+
+UNIT_TEST(direct_cancel_waiting_for_the_head)
+{
+	direct_cancel_case(1, 0, 0, "/slow", 1);
+}
+
+UNIT_TEST(direct_cancel_while_connecting)
+{
+	direct_cancel_case(1, 0, 0, "/blob", 0);
+}
+
+/* A proxy in the environment when the ctx is made: the request goes through curl. */
+UNIT_TEST(direct_not_with_env_proxy)
+{
+	struct env			 e;
+	struct dreq			 d;
+	struct fetch_opts		 o = dopts();
+	struct fetch_stream_opts	 so = dsopts();
+	struct fetch_ctx		*plain;
+	int				 rc, ran;
+
+	env_init(&e);
+	e.srv->blob_len = 300000;
+	plain = e.fc;
+	/* curl would use the proxy but for no_proxy: it connects to tsrv itself */
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	setenv("no_proxy", "127.0.0.1", 1);
+	e.fc = fetch_ctx_new(e.base);
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	rc = e.fc != NULL ? dstart(&e, "/blob", &o, &so, &d) : -1;
+	ran = rc == 0 ? tsrv_run_until(e.base, &d.done, 1, 10000) : -1;
+	unsetenv("http_proxy");
+	unsetenv("no_proxy");
+	T_EQ_INT(rc, 0);
+	T_EQ_INT(ran, 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 300000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(d.nbuf, 0);
+	T_ASSERT(d.ndata > 0);
+	T_EQ_INT(stats(&e).direct, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	/* curl's request, not fetch's own */
+	T_ASSERT(strstr(e.srv->last_head, "Connection: close") == NULL);
+	fetch_ctx_free(e.fc);
+	e.fc = plain;
+	env_free(&e);
+}
+
+/* Not direct: a total timeout, no on_buffer, HEAD. */
+UNIT_TEST(direct_only_when_possible)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	struct fetch_handlers		h = { d_headers, d_data, d_done, NULL };
+
+	env_init(&e);
+	e.srv->blob_len = 100000;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	o.timeout_ms = 10000;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 10000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 100000);
+	T_EQ_INT(d.nbuf, 0);
+
+	memset(&d, 0, sizeof(d));
+	d.e = &e;
+	d.pattern = 1;
+	o.timeout_ms = 0;
+	T_EQ_INT(fetch_stream(e.fc, url(&e, "/blob"), &o, &so, &h, &d, &d.req), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 10000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 100000);
+	T_EQ_INT(d.bad, 0);
+
+	memset(&d, 0, sizeof(d));
+	so.method = "HEAD";
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 10000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.clen, "100000");
+	T_EQ_INT(d.got, 0);
+	/* curl's requests, not fetch's own */
+	T_ASSERT(strstr(e.srv->last_head, "Connection: close") == NULL);
+	T_EQ_INT(stats(&e).direct, 0);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+/* Content-Length: 0 and nothing more on a connection kept open: a complete, empty 200. */
+UNIT_TEST(direct_empty_body)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/empty", &d);
+	T_EQ_STR(d.error, "");
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_STR(d.clen, "0");
+	T_EQ_INT(d.got, 0);
+	T_EQ_INT(d.ndata, 0);
+	T_EQ_INT(stats(&e).direct, 1);
+	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+/* Direct requests in every state when their ctx goes: no handler, nothing left open. */
+UNIT_TEST(direct_pending_at_ctx_free)
+{
+	struct env			e;
+	struct dreq			d[3];
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	int				never = 0, fds0, i;
+
+	env_init(&e);
+	e.srv->blob_len = 64 * 1024 * 1024;
+	memset(d, 0, sizeof(d));
+	/* a ctx holds descriptors of its own (curl's wakeup pair): count without it */
+	fetch_ctx_free(e.fc);
+	fds0 = nfds();
+	T_ASSERT((e.fc = fetch_ctx_new(e.base)) != NULL);
+	d[0].pause_at = 1;
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d[0]), 0);	/* paused mid-body */
+	T_EQ_INT(dstart(&e, "/slow", &o, &so, &d[1]), 0);	/* waiting for the head */
+	T_EQ_INT(tsrv_run_until(e.base, &d[0].nbuf, 1, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &e.srv->nheld, 1, 5000), 0);
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d[2]), 0);	/* not connected yet */
+	fetch_ctx_free(e.fc);
+	e.fc = NULL;
+	tsrv_run_until(e.base, &never, 1, 300);
+	for (i = 0; i < 3; i++) {
+		T_EQ_INT(d[i].done, 0);
+		T_EQ_INT(d[i].late, 0);
+	}
+	T_EQ_INT(d[0].nbuf, 1);
+	T_EQ_INT(e.srv->nconns, 0);
+	T_EQ_INT(nfds(), fds0);
+	env_free(&e);
+}
+
+/*
+ * The chains handed to on_buffer are sized to what a read found, not to
+ * buffer_size: a caller that queues them (a slow client) holds memory in
+ * proportion to the bytes, not 512 KiB per read of 16 KiB.
+ */
+UNIT_TEST(direct_short_reads_hold_little_memory)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	e.srv->blob_len = 4 * 1024 * 1024;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.probe = 1;
+	so.buffer_size = 512 * 1024 - 512;	/* as stream.c asks */
+	T_EQ_INT(dstart(&e, "/blob", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 20000), 0);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 4 * 1024 * 1024);
+	T_EQ_INT(d.bad, 0);
+	if (getenv("TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%d deliveries, %zu bytes, %zu spare\n", d.nbuf, d.got, d.spare);
+	/* tsrv writes 16 KiB at a time: most reads are short */
+	T_ASSERT(d.nbuf > 16);
+	T_ASSERT(d.spare <= 2 * d.got);
 	env_free(&e);
 }

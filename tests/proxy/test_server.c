@@ -786,3 +786,128 @@ UNIT_TEST(server_metrics_open_connections)
 	close(fds[2]);
 	close(fds[3]);
 }
+
+/* ---- direct upstream reads (fetch_stream_opts.direct) ------------------------ */
+
+/*
+ * A blob GET reads the upstream directly; /metrics counts it, and counts a
+ * redirect (object storage) as a fallback to curl.
+ */
+UNIT_TEST(server_blob_direct_read_counted)
+{
+	struct senv		e;
+	struct client		c;
+	struct got		g;
+	struct fetch_stats	st;
+
+	senv_init_metrics(&e, 30, 1);
+	e.up->blob_len = 5 * 1024 * 1024 + 3;
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_B, NULL, NULL, 20000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_STR(c.clen, "5242883");
+	T_EQ_INT(c.got, 5 * 1024 * 1024 + 3);
+	T_EQ_INT(c.bad, 0);
+	/* the proxy's upstream request was fetch's own */
+	T_CONTAINS(e.up->last_head, "\r\nConnection: close\r\n");
+	fetch_get_stats(e.srv.fetch, &st);
+	T_EQ_INT(st.direct, 1);
+	T_EQ_INT(st.fallback, 0);
+	get(&e, &g, "/metrics");
+	T_EQ_INT(g.status, 200);
+	T_CONTAINS(g.body, "\ndctproxy_upstream_direct_reads_total 1\n");
+	T_CONTAINS(g.body, "\ndctproxy_upstream_direct_fallbacks_total 0\n");
+	free(g.body);
+
+	e.up->blob_len = 300000;
+	memset(&c, 0, sizeof(c));
+	request(&e, &c, BLOB_F, NULL, NULL, 20000);
+	T_EQ_INT(c.status, 200);
+	T_EQ_INT(c.got, 300000);
+	T_EQ_INT(c.bad, 0);
+	get(&e, &g, "/metrics");
+	T_CONTAINS(g.body, "\ndctproxy_upstream_direct_reads_total 1\n");
+	T_CONTAINS(g.body, "\ndctproxy_upstream_direct_fallbacks_total 1\n");
+	free(g.body);
+	senv_free(&e);
+}
+
+/*
+ * A raw client on the plain listener that reads nothing for a while, then
+ * slowly: the proxy writes the chains of direct reads to the socket,
+ * queues what the socket does not take, pauses the upstream above the
+ * high-water mark and resumes it; every byte arrives, in order.
+ */
+UNIT_TEST(server_blob_direct_slow_raw_reader)
+{
+	struct senv		 e;
+	struct fetch_stats	 st;
+	char			 req[512], head[8192];
+	uint8_t			 buf[65536];
+	const char		*eoh, *cl;
+	size_t			 hlen = 0, got = 0, clen = 0, blen = 32 * 1024 * 1024, i, n0;
+	uint64_t		 ahead = 0;
+	ssize_t			 n;
+	int			 fd, never = 0, tick, bad = 0, rcv = 32768, in_body = 0, eof = 0;
+
+	senv_init(&e, 30);
+	e.up->blob_len = blen;
+	T_ASSERT((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	{
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)e.port);
+		T_EQ_INT(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", BLOB_B, e.port);
+	T_EQ_INT(write(fd, req, strlen(req)), (long)strlen(req));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* 600 ms without reading: the proxy must hold the upstream back */
+	run_until(e.base, &never, 600);
+	ahead = e.up->blob_sent;
+	for (tick = 0; tick < 20000 && !eof && (!in_body || got < clen); tick++) {
+		run_until(e.base, &never, 1);
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			eof = 1;
+		if (n <= 0)
+			continue;
+		n0 = 0;
+		if (!in_body) {
+			size_t take = (size_t)n < sizeof(head) - 1 - hlen ? (size_t)n :
+			    sizeof(head) - 1 - hlen;
+
+			memcpy(head + hlen, buf, take);
+			hlen += take;
+			head[hlen] = '\0';
+			if ((eoh = strstr(head, "\r\n\r\n")) == NULL)
+				continue;
+			in_body = 1;
+			/* what came after the head in this read is body */
+			n0 = (size_t)(eoh + 4 - head) - (hlen - take);
+			T_ASSERT(strncmp(head, "HTTP/1.1 200 ", 13) == 0);
+			T_ASSERT((cl = strstr(head, "\r\nContent-Length: ")) != NULL);
+			clen = strtoul(cl + 18, NULL, 10);
+		}
+		for (i = n0; i < (size_t)n; i++, got++)
+			if (got >= clen || buf[i] != tsrv_blob_byte(got))
+				bad = 1;
+	}
+	close(fd);
+	if (getenv("TEST_VERBOSE") != NULL)
+		fprintf(stderr, "upstream ahead by %llu bytes before the reads\n",
+		    (unsigned long long)ahead);
+	T_EQ_INT(in_body, 1);
+	T_EQ_INT(clen, blen);
+	T_EQ_INT(got, blen);
+	T_EQ_INT(bad, 0);
+	T_ASSERT(ahead > 0 && ahead < 24 * 1024 * 1024);
+	fetch_get_stats(e.srv.fetch, &st);
+	T_EQ_INT(st.direct, 1);
+	T_EQ_INT(st.fallback, 0);
+	senv_free(&e);
+}

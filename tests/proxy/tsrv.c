@@ -14,6 +14,13 @@
  *   /redirect    307 to /ok
  *   /blob        200, blob_len bytes of tsrv_blob_byte(), written as drained
  *   /die         Content-Length 100000, 50000 bytes, then close
+ *   /badstatus   a malformed status line ("HTTP/1.1 2x0 OK"), then close
+ *   /hugehead    a 200 whose head is over 64 KiB (80 header lines of 1 KiB)
+ *   /twoclen     200, "hello world" with Content-Length: 11 twice
+ *   /empty       200, Content-Length: 0 (the connection stays open)
+ *   /chunked     200, "hello world" in two chunks
+ *   /stall       200, Content-Length 1000, the head and 10 bytes, then
+ *                nothing (held open, counted in nheld)
  * and, as a fake registry for the server tests:
  *   /v2/                      200 {}
  *   /v2/<name>/blobs/sha256:b...  as /blob (HEAD: headers only; honours
@@ -170,6 +177,29 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
 		evbuffer_add(out, body, 100);
 		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/badstatus") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok");
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/hugehead") == 0) {
+		memset(body, 'p', 1000);
+		body[1000] = '\0';
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n");
+		for (int i = 0; i < 80; i++)
+			evbuffer_add_printf(out, "X-Pad-%d: %s\r\n", i, body);
+		evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/twoclen") == 0)
+		reply(c, "200 OK", "Content-Length: 11\r\n", "hello world");
+	else if (strcmp(path, "/empty") == 0)
+		reply(c, "200 OK", NULL, "");
+	else if (strcmp(path, "/chunked") == 0)
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
+	else if (strcmp(path, "/stall") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+		    "0123456789");
+		c->mode = M_SLOW;
+		s->nheld++;
 	} else if (strcmp(path, "/noclen") == 0) {
 		memset(body, 'n', 5000);
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
@@ -285,6 +315,7 @@ write_cb(struct bufferevent *bev, void *arg)
 				conn_free(c);	/* /die */
 				return;
 			}
+			c->srv->blobs_done++;
 			c->mode = M_IDLE;
 			read_cb(c->bev, c);
 		}

@@ -31,6 +31,7 @@ struct tsrv {
 	int				 nrequests;
 	uint64_t			 endless_sent;	/* bytes of /endless written */
 	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
+	int				 blobs_done;	/* /blob bodies handed whole to the kernel */
 	int				 nconns;	/* open connections */
 	int				 nheld;		/* of them, held unanswered (/slow, hold_token) */
 	/* for /blob: a large body with a known pattern */
