@@ -1666,8 +1666,8 @@ direct_request(struct fetch_req *r)
 		goto out;
 	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
 		query = NULL;
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
-		port = NULL;	/* none in the URL: Host without one, as curl sends it */
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT) != CURLUE_OK)
+		port = NULL;	/* none, or the scheme's default: Host without one, as curl sends it */
 	if (evbuffer_add_printf(r->dbuf, "GET %s%s%s HTTP/1.1\r\nHost: %s%s%s\r\n"
 	    "User-Agent: dctproxy/" DCTPROXY_VERSION "\r\n", path, query ? "?" : "",
 	    query ? query : "", host, port ? ":" : "", port ? port : "") < 0)
