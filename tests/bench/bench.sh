@@ -20,7 +20,7 @@
 # Results: stdout and build/bench-results.txt.
 #
 # Knobs: BENCH_SECONDS (10), BENCH_HEAD_COUNT (10000), BENCH_BLOB_MIB (512),
-# BENCH_BLOB_ROUNDS (5),
+# BENCH_BLOB_ROUNDS (9),
 # BENCH_PARTS (which measurements: "manifest head blob"), BENCH_KEEP=1 keeps
 # the temp dir.
 set -euo pipefail
@@ -315,7 +315,7 @@ declare -A MBS MBS_R BNOTE BCPU BTICKS BBYTES BWALL
 # Each figure is the median of BLOB_ROUNDS rounds, the targets interleaved
 # within a round: one 512 MiB download takes half a second, too short for
 # one sample to stand for the machine.
-BLOB_ROUNDS=${BENCH_BLOB_ROUNDS:-5}
+BLOB_ROUNDS=${BENCH_BLOB_ROUNDS:-9}
 median() {	# numbers -> their median
 	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
