@@ -1248,7 +1248,8 @@ finish(struct fetch_req *r, int status, const char *error)
  *     for bytes that arrived meanwhile). A read shorter than asked for
  *     means the socket is drained and the next edge will come;
  *   - any other answer (a 401 challenge, a redirect to object storage, an
- *     error status, a chunked or unframed body) is dropped unread, the
+ *     error status, a chunked or unframed body, a head whose lines end in
+ *     a bare LF, which curl accepts) is dropped unread, the
  *     socket closed, and the request runs again as an ordinary curl
  *     transfer, which answers challenges and follows redirects.
  * Not direct: https (the TLS session would be curl's), a proxy in the
@@ -1566,6 +1567,11 @@ direct_read(struct fetch_req *r)
 			pos = evbuffer_search(r->dbuf, "\r\n\r\n", 4, NULL);
 			if (pos.pos >= 0 && (size_t)pos.pos + 4 <= FETCH_MAX_HEADERS_LEN) {
 				direct_head(r, (size_t)pos.pos + 4);
+				return;
+			}
+			if (pos.pos < 0 && evbuffer_search(r->dbuf, "\n\n", 2, NULL).pos >= 0) {
+				/* lines ended by a bare LF: curl accepts them, let it read this one */
+				direct_fallback(r);
 				return;
 			}
 			if (pos.pos >= 0 || evbuffer_get_length(r->dbuf) > FETCH_MAX_HEADERS_LEN) {

@@ -1054,6 +1054,14 @@ UNIT_TEST(direct_fallback_unframed_and_errors)
 	T_EQ_STR(d.body, "not found");
 	T_EQ_INT(d.nbuf, 0);
 	T_EQ_INT(stats(&e).fallback, 4);
+
+	/* a head with bare-LF line ends goes to curl, which reads it */
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/lfhead", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_STR(d.body, "hello");
+	T_EQ_INT(d.nbuf, 0);
+	T_EQ_INT(stats(&e).fallback, 5);
 	T_EQ_INT(stats(&e).direct, 0);
 	env_free(&e);
 }

@@ -17,6 +17,7 @@
  *   /badstatus   a malformed status line ("HTTP/1.1 2x0 OK"), then close
  *   /hugehead    a 200 whose head is over 64 KiB (80 header lines of 1 KiB)
  *   /twoclen     200, "hello world" with Content-Length: 11 twice
+ *   /lfhead      200, "hello", its head's lines ended by a bare LF, then close
  *   /empty       200, Content-Length: 0 (the connection stays open)
  *   /chunked     200, "hello world" in two chunks
  *   /stall       200, Content-Length 1000, the head and 10 bytes, then
@@ -187,6 +188,9 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		for (int i = 0; i < 80; i++)
 			evbuffer_add_printf(out, "X-Pad-%d: %s\r\n", i, body);
 		evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
+		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/lfhead") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello");
 		c->mode = M_CLOSE_AFTER;
 	} else if (strcmp(path, "/twoclen") == 0)
 		reply(c, "200 OK", "Content-Length: 11\r\n", "hello world");
