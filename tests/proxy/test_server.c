@@ -118,29 +118,6 @@ purl(struct senv *e, const char *path)
 	return e->url;
 }
 
-static void
-deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
-static int
-run_until(struct event_base *base, const int *flag, long ms)
-{
-	struct event	*ev;
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
-	int		 expired = 0;
-
-	ev = evtimer_new(base, deadline_cb, &expired);
-	evtimer_add(ev, &tv);
-	while (!*flag && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *flag ? 0 : -1;
-}
-
 #define BLOB_B	"/v2/lib/x/blobs/sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define BLOB_F	"/v2/lib/x/blobs/sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 #define BLOB_D	"/v2/lib/x/blobs/sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
@@ -280,7 +257,7 @@ request(struct senv *e, struct client *c, const char *path, const char *method,
 	so.method = method;
 	T_EQ_INT(fetch_stream(e->fc, purl(e, path), &o, &so, &h, c, &c->req), 0);
 	if (wait_ms > 0)
-		T_EQ_INT(run_until(e->base, &c->done, wait_ms), 0);
+		T_EQ_INT(tsrv_run_until(e->base, &c->done, 1, wait_ms), 0);
 }
 
 UNIT_TEST(server_ping_and_healthz)
@@ -352,11 +329,11 @@ UNIT_TEST(server_ping_and_readyz_pending_when_the_server_stops)
 	request(&e, &c, "/v2/", NULL, NULL, 0);
 	request(&e, &c2, "/v2/", NULL, NULL, 0);
 	request(&e, &c3, "/readyz", NULL, NULL, 0);
-	run_until(e.base, &never, 300);
+	tsrv_run_until(e.base, &never, 1, 300);
 	T_EQ_INT(e.srv.ninflight, 3);
 	T_EQ_INT(c.done + c2.done + c3.done, 0);
 	fetch_req_cancel(c.req);
-	run_until(e.base, &never, 100);
+	tsrv_run_until(e.base, &never, 1, 100);
 	senv_free(&e);
 	close(hang);
 }
@@ -378,7 +355,7 @@ UNIT_TEST(server_readyz_probes_share_one_check)
 	memset(c, 0, sizeof(c));
 	for (i = 0; i < 3; i++)
 		request(&e, &c[i], "/readyz", NULL, NULL, 0);
-	run_until(e.base, &never, 300);
+	tsrv_run_until(e.base, &never, 1, 300);
 	T_EQ_INT(e.srv.ninflight, 3);
 	fcntl(hang, F_SETFL, O_NONBLOCK);
 	while (n < 8 && (fd = accept(hang, NULL, NULL)) != -1)
@@ -387,7 +364,7 @@ UNIT_TEST(server_readyz_probes_share_one_check)
 		close(fds[i]);
 	T_EQ_INT(n, 1);
 	for (i = 0; i < 3; i++) {
-		T_EQ_INT(run_until(e.base, &c[i].done, 5000), 0);
+		T_EQ_INT(tsrv_run_until(e.base, &c[i].done, 1, 5000), 0);
 		T_EQ_INT(c[i].status, 503);
 	}
 	senv_free(&e);
@@ -510,9 +487,9 @@ UNIT_TEST(server_client_disconnect_cancels_upstream)
 	memset(&c, 0, sizeof(c));
 	c.cancel_at = 512 * 1024;
 	request(&e, &c, BLOB_B, NULL, NULL, 0);
-	run_until(e.base, &c.cancelled, 10000);
+	tsrv_run_until(e.base, &c.cancelled, 1, 10000);
 	T_ASSERT(c.cancelled);
-	run_until(e.base, &never, 500);
+	tsrv_run_until(e.base, &never, 1, 500);
 	T_EQ_INT(e.srv.ninflight, 0);
 	T_EQ_INT(e.up->nconns, 0);
 	T_ASSERT(e.up->blob_sent < 64 * 1024 * 1024);
@@ -598,7 +575,7 @@ UNIT_TEST(server_survives_tls_client_hello_on_plain_port)
 	T_EQ_INT(write(fd, hello, sizeof(hello)), (long)sizeof(hello));
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	for (i = 0; i < 20 && !closed; i++) {
-		run_until(e.base, &never, 50);
+		tsrv_run_until(e.base, &never, 1, 50);
 		while ((n = read(fd, buf, sizeof(buf))) > 0)
 			;
 		if (n == 0 || (n == -1 && errno != EAGAIN))
@@ -624,10 +601,10 @@ UNIT_TEST(server_drain_lets_transfers_finish)
 	c.pause_at = 512 * 1024;
 	c.pause_ms = 300;
 	request(&e, &c, BLOB_B, NULL, NULL, 0);
-	run_until(e.base, &never, 100);
+	tsrv_run_until(e.base, &never, 1, 100);
 	T_EQ_INT(e.srv.ninflight, 1);
 	server_drain(&e.srv);
-	T_EQ_INT(run_until(e.base, &c.done, 10000), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &c.done, 1, 10000), 0);
 	T_EQ_INT(c.status, 200);
 	T_EQ_INT(c.got, 64 * 1024 * 1024);
 	T_EQ_INT(e.srv.ninflight, 0);
@@ -675,7 +652,7 @@ get(struct senv *e, struct got *g, const char *path)
 	o.timeout_ms = 5000;
 	o.max_len = 1024 * 1024;
 	T_EQ_INT(fetch_get(e->fc, purl(e, path), &o, got_cb, g), 0);
-	T_EQ_INT(run_until(e->base, &g->done, 5000), 0);
+	T_EQ_INT(tsrv_run_until(e->base, &g->done, 1, 5000), 0);
 }
 
 UNIT_TEST(server_metrics_only_when_enabled)
@@ -734,7 +711,7 @@ held_conn(struct senv *e)
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	for (i = 0; i < 100; i++) {
-		run_until(e->base, &never, 20);
+		tsrv_run_until(e->base, &never, 1, 20);
 		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
 			got += (size_t)n;
 		buf[got] = '\0';
@@ -752,7 +729,7 @@ conns_settle(struct senv *e, size_t want)
 	int never = 0, i;
 
 	for (i = 0; i < 100 && metrics_conn_count(e->srv.metrics) != want; i++)
-		run_until(e->base, &never, 20);
+		tsrv_run_until(e->base, &never, 1, 20);
 	return metrics_conn_count(e->srv.metrics);
 }
 
@@ -867,10 +844,10 @@ UNIT_TEST(server_blob_direct_slow_raw_reader)
 	T_EQ_INT(write(fd, req, strlen(req)), (long)strlen(req));
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	/* 600 ms without reading: the proxy must hold the upstream back */
-	run_until(e.base, &never, 600);
+	tsrv_run_until(e.base, &never, 1, 600);
 	ahead = e.up->blob_sent;
 	for (tick = 0; tick < 20000 && !eof && (!in_body || got < clen); tick++) {
-		run_until(e.base, &never, 1);
+		tsrv_run_until(e.base, &never, 1, 1);
 		n = read(fd, buf, sizeof(buf));
 		if (n == 0)
 			eof = 1;
