@@ -570,6 +570,30 @@ UNIT_TEST(fetch_401_body_swallow_cap)
 	env_free(&e);
 }
 
+/*
+ * A challenge whose 401 body (honest Content-Length) is over the caller's
+ * max_len is answered all the same: that body is not the caller's. The
+ * caller's own body is still held to max_len.
+ */
+UNIT_TEST(fetch_401_body_over_max_len_still_answered)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(10);	/* /auth's 401 body is 36 bytes */
+
+	env_init(&e);
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "secret");
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_EQ_INT(e.srv->nrequests, 3);
+	get(&e, "/big", &o, &g);
+	T_EQ_INT(g.status, TRUST_FETCH_TOOBIG);
+	T_CONTAINS(g.error, "over 10 bytes");
+	T_EQ_INT(g.len, 0);
+	env_free(&e);
+}
+
 /* An unanswerable challenge: the 401 goes to the caller as it is, no token request. */
 static void
 unanswered(struct env *e, const char *challenge)
