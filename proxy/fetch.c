@@ -973,7 +973,14 @@ attempt_start(struct fetch_req *r)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_len);
+	/*
+	 * An honest Content-Length over the cap ends the transfer early; while
+	 * a 401 could still be answered, not below FETCH_MAX_SWALLOW: curl
+	 * applies it to the 401's body too, which is not the caller's (write_cb
+	 * counts the caller's bytes against max_len all the same).
+	 */
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(r->token_auth &&
+	    r->attempt == 0 && r->max_len < FETCH_MAX_SWALLOW ? FETCH_MAX_SWALLOW : r->max_len));
 	if (r->connect_timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	if (r->timeout_ms > 0)

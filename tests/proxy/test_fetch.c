@@ -386,6 +386,425 @@ UNIT_TEST(fetch_challenge_parser)
 #undef P
 }
 
+/* ---- caps of the curl path ---- */
+
+/* Response header bytes (after the status line, blank line included) are capped. */
+UNIT_TEST(fetch_headers_bytes_cap)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(1000);
+	char			path[64];
+
+	env_init(&e);
+	snprintf(path, sizeof(path), "/headbytes/%d", FETCH_MAX_HEADERS_LEN);
+	get(&e, path, &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "ok");
+	snprintf(path, sizeof(path), "/headbytes/%d", FETCH_MAX_HEADERS_LEN + 1);
+	get(&e, path, &o, &g);
+	T_EQ_INT(g.status, TRUST_FETCH_NETERR);
+	T_EQ_STR(g.error, "response headers over their cap");
+	T_EQ_INT(g.len, 0);
+	get(&e, "/hugehead", &o, &g);
+	T_EQ_INT(g.status, TRUST_FETCH_NETERR);
+	T_EQ_STR(g.error, "response headers over their cap");
+	env_free(&e);
+}
+
+struct hcount {
+	int	done;
+	int	status;
+	int	hstatus;
+	size_t	nlines;		/* fetch_req_header_at() entries */
+	int	bad;		/* an entry not as /headlines/N writes it */
+	char	error[256];
+};
+
+static int
+hc_headers(struct fetch_req *r, int status, void *arg)
+{
+	struct hcount	*h = arg;
+	const char	*name, *value;
+	char		 want[32];
+
+	h->hstatus = status;
+	for (h->nlines = 0; fetch_req_header_at(r, h->nlines, &name, &value) == 0;
+	    h->nlines++) {
+		if (h->nlines + 1 < FETCH_MAX_RESP_HEADERS) {
+			snprintf(want, sizeof(want), "X-H-%zu", h->nlines + 1);
+			if (strcmp(name, want) != 0 || value[0] != 'v' ||
+			    strcmp(value + 1, want + 4) != 0)
+				h->bad = 1;
+		} else if (strcmp(name, "Content-Length") != 0 || strcmp(value, "2") != 0)
+			h->bad = 1;
+	}
+	return 0;
+}
+
+static void
+hc_done(struct fetch_req *r, int status, const char *error, void *arg)
+{
+	struct hcount *h = arg;
+
+	(void)r;
+	h->done = 1;
+	h->status = status;
+	snprintf(h->error, sizeof(h->error), "%s", error ? error : "");
+}
+
+/* Header lines are capped in number; exactly the cap is fine and all are visible. */
+UNIT_TEST(fetch_header_lines_cap)
+{
+	struct env		e;
+	struct hcount		h;
+	struct fetch_opts	o = opts(1000);
+	struct fetch_handlers	hd = { hc_headers, NULL, hc_done, NULL };
+	struct got		g;
+	char			path[64];
+
+	env_init(&e);
+	memset(&h, 0, sizeof(h));
+	snprintf(path, sizeof(path), "/headlines/%d", FETCH_MAX_RESP_HEADERS);
+	/* the curl path: no fetch_stream_opts, so not direct */
+	T_EQ_INT(fetch_stream(e.fc, url(&e, path), &o, NULL, &hd, &h, NULL), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &h.done, 1, 10000), 0);
+	T_EQ_INT(h.status, 200);
+	T_EQ_INT(h.hstatus, 200);
+	T_EQ_INT(h.nlines, FETCH_MAX_RESP_HEADERS);
+	T_EQ_INT(h.bad, 0);
+	snprintf(path, sizeof(path), "/headlines/%d", FETCH_MAX_RESP_HEADERS + 1);
+	get(&e, path, &o, &g);
+	T_EQ_INT(g.status, TRUST_FETCH_NETERR);
+	T_EQ_STR(g.error, "response headers over their cap");
+	env_free(&e);
+}
+
+/* A token response body of n bytes: {"token":"tok-123","pad":"ppp..."}. */
+static char *
+token_body_of(size_t n)
+{
+	static const char	head[] = "{\"token\":\"tok-123\",\"pad\":\"";
+	char			*b;
+
+	T_ASSERT(n > sizeof(head) + 2);
+	b = malloc(n + 1);
+	T_ASSERT(b != NULL);
+	memcpy(b, head, sizeof(head) - 1);
+	memset(b + sizeof(head) - 1, 'p', n - (sizeof(head) - 1) - 2);
+	memcpy(b + n - 2, "\"}", 3);
+	return b;
+}
+
+UNIT_TEST(fetch_token_body_cap)
+{
+	struct env		 e;
+	struct got		 g;
+	struct fetch_opts	 o = opts(1000);
+	char			*body;
+
+	env_init(&e);
+	/* exactly the cap: the token is used */
+	body = token_body_of(FETCH_MAX_TOKEN_LEN);
+	T_EQ_INT(strlen(body), FETCH_MAX_TOKEN_LEN);
+	e.srv->token_body = body;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "secret");
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_EQ_INT(e.srv->nrequests, 3);
+	free(body);
+	fetch_ctx_free(e.fc);	/* forget the cached token */
+	T_ASSERT((e.fc = fetch_ctx_new(e.base)) != NULL);
+
+	/* one byte over: no token, no retry; the 401 stands with the reason */
+	body = token_body_of(FETCH_MAX_TOKEN_LEN + 1);
+	e.srv->token_body = body;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 401);
+	T_CONTAINS(g.error, "token request failed");
+	T_CONTAINS(g.error, "over 65536 bytes");
+	T_EQ_INT(e.srv->ntoken, 2);
+	T_EQ_INT(e.srv->nrequests, 5);
+	T_EQ_STR(e.srv->last_path, "/token?service=reg.test&scope=repository%3Afoo%2Fbar%3Apull");
+	free(body);
+
+	/* the normal flow still works on the same ctx */
+	e.srv->token_body = NULL;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "secret");
+	T_EQ_INT(e.srv->ntoken, 3);
+	env_free(&e);
+}
+
+/*
+ * A 401 whose body never ends before the token retry: fetch reads at most
+ * FETCH_MAX_SWALLOW bytes of it, drops that connection (write_cb returns
+ * 0) and goes on with the token request and the retry all the same.
+ */
+UNIT_TEST(fetch_401_body_swallow_cap)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(1000);
+	struct timespec		t0, t1;
+	double			dt;
+
+	env_init(&e);
+	o.timeout_ms = 20000;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	get(&e, "/authendless", &o, &g);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "secret");
+	T_EQ_STR(g.error, "");
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_EQ_INT(e.srv->nrequests, 3);
+	T_EQ_STR(e.srv->last_path, "/authendless");
+	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-123\r\n");
+	/* stopped at the cap, not at the transfer timeout nor the server's 1 GiB */
+	T_ASSERT(dt < 5.0);
+	T_ASSERT(e.srv->endless_sent < 8 * 1024 * 1024);
+	env_free(&e);
+}
+
+/*
+ * A challenge whose 401 body (honest Content-Length) is over the caller's
+ * max_len is answered all the same: that body is not the caller's. The
+ * caller's own body is still held to max_len.
+ */
+UNIT_TEST(fetch_401_body_over_max_len_still_answered)
+{
+	struct env		e;
+	struct got		g;
+	struct fetch_opts	o = opts(10);	/* /auth's 401 body is 36 bytes */
+
+	env_init(&e);
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_STR(g.body, "secret");
+	T_EQ_INT(e.srv->ntoken, 1);
+	T_EQ_INT(e.srv->nrequests, 3);
+	get(&e, "/big", &o, &g);
+	T_EQ_INT(g.status, TRUST_FETCH_TOOBIG);
+	T_CONTAINS(g.error, "over 10 bytes");
+	T_EQ_INT(g.len, 0);
+	env_free(&e);
+}
+
+/* An unanswerable challenge: the 401 goes to the caller as it is, no token request. */
+static void
+unanswered(struct env *e, const char *challenge)
+{
+	struct got		g;
+	struct fetch_opts	o = opts(1000);
+	int			n = e->srv->nrequests;
+
+	e->srv->auth_challenge = challenge;
+	get(e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 401);
+	T_EQ_STR(g.error, "");
+	T_CONTAINS(g.body, "UNAUTHORIZED");
+	T_EQ_STR(g.ctype, "application/json");
+	T_EQ_INT(e->srv->ntoken, 0);
+	T_EQ_INT(e->srv->nrequests, n + 1);
+}
+
+UNIT_TEST(fetch_challenge_over_caps_not_answered)
+{
+	struct env	 e;
+	struct got	 g;
+	struct fetch_opts o = opts(1000);
+	char		*ch;
+	size_t		 plen;
+	int		 len;
+
+	env_init(&e);
+	ch = malloc(2 * FETCH_MAX_CHALLENGE);
+	T_ASSERT(ch != NULL);
+
+	/* a valid challenge padded to exactly FETCH_MAX_CHALLENGE bytes is answered */
+	len = snprintf(ch, 2 * FETCH_MAX_CHALLENGE, "Bearer realm=\"http://127.0.0.1:%d/token\","
+	    "service=\"reg.test\",scope=\"repository:foo/bar:pull\",pad=\"", e.srv->port);
+	plen = FETCH_MAX_CHALLENGE - (size_t)len - 1;
+	memset(ch + len, 'x', plen);
+	memcpy(ch + len + plen, "\"", 2);
+	T_EQ_INT(strlen(ch), FETCH_MAX_CHALLENGE);
+	e.srv->auth_challenge = ch;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_INT(e.srv->ntoken, 1);
+	fetch_ctx_free(e.fc);	/* forget the cached token and the hint */
+	T_ASSERT((e.fc = fetch_ctx_new(e.base)) != NULL);
+	e.srv->ntoken = 0;
+
+	/* one byte more: not answered */
+	memcpy(ch + len + plen, "x\"", 3);
+	T_EQ_INT(strlen(ch), FETCH_MAX_CHALLENGE + 1);
+	unanswered(&e, ch);
+
+	/* a realm longer than FETCH_MAX_URL (so the challenge is over its cap too) */
+	len = snprintf(ch, 2 * FETCH_MAX_CHALLENGE, "Bearer realm=\"http://127.0.0.1:%d/", e.srv->port);
+	memset(ch + len, 't', FETCH_MAX_URL);
+	memcpy(ch + len + FETCH_MAX_URL, "\"", 2);
+	unanswered(&e, ch);
+
+	/* a realm that fits, but escaped scopes push the token URL past FETCH_MAX_URL */
+	len = snprintf(ch, 2 * FETCH_MAX_CHALLENGE, "Bearer realm=\"http://127.0.0.1:%d/token\","
+	    "service=\"", e.srv->port);
+	memset(ch + len, '/', 500);		/* each one "%2F" in the URL */
+	len += 500;
+	len += snprintf(ch + len, 16, "\",scope=\"");
+	memset(ch + len, '/', 1000);
+	memcpy(ch + len + 1000, "\"", 2);
+	T_ASSERT(strlen(ch) < FETCH_MAX_CHALLENGE);
+	e.srv->auth_challenge = ch;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 401);
+	T_EQ_STR(g.error, "token request URL too long");
+	T_EQ_INT(e.srv->ntoken, 0);
+	e.srv->auth_challenge = NULL;
+	free(ch);
+	env_free(&e);
+}
+
+/* fetch_parse_challenge's caps, each at its limit and one over. */
+UNIT_TEST(fetch_challenge_parser_caps)
+{
+	struct fetch_challenge	 c;
+	char			*s;
+	size_t			 n;
+
+#define P(str) fetch_parse_challenge((str), strlen(str), &c)
+	s = malloc(2 * FETCH_MAX_CHALLENGE);
+	T_ASSERT(s != NULL);
+	/* the whole value: FETCH_MAX_CHALLENGE bytes */
+	n = (size_t)snprintf(s, FETCH_MAX_CHALLENGE, "Bearer realm=\"");
+	memset(s + n, 'r', FETCH_MAX_CHALLENGE - n - 1);
+	memcpy(s + FETCH_MAX_CHALLENGE - 1, "\"", 2);
+	T_EQ_INT(P(s), 0);
+	T_EQ_INT(strlen(c.realm), FETCH_MAX_CHALLENGE - n - 1);
+	memcpy(s + FETCH_MAX_CHALLENGE - 1, "r\"", 3);
+	T_EQ_INT(P(s), -1);
+	/* the length given counts, not the NUL: a short len cuts the quote off */
+	T_EQ_INT(fetch_parse_challenge(s, FETCH_MAX_CHALLENGE - 1, &c), -1);
+	/* service: 511 bytes fit, 512 do not */
+	n = (size_t)snprintf(s, FETCH_MAX_CHALLENGE, "Bearer service=\"");
+	memset(s + n, 's', sizeof(c.service) - 1);
+	memcpy(s + n + sizeof(c.service) - 1, "\"", 2);
+	T_EQ_INT(P(s), 0);
+	T_EQ_INT(strlen(c.service), sizeof(c.service) - 1);
+	memset(s + n, 's', sizeof(c.service));
+	memcpy(s + n + sizeof(c.service), "\"", 2);
+	T_EQ_INT(P(s), -1);
+	/* scope, unquoted: 1023 fit, 1024 do not */
+	n = (size_t)snprintf(s, FETCH_MAX_CHALLENGE, "Bearer scope=");
+	memset(s + n, 'a', sizeof(c.scope) - 1);
+	s[n + sizeof(c.scope) - 1] = '\0';
+	T_EQ_INT(P(s), 0);
+	T_EQ_INT(strlen(c.scope), sizeof(c.scope) - 1);
+	memset(s + n, 'a', sizeof(c.scope));
+	s[n + sizeof(c.scope)] = '\0';
+	T_EQ_INT(P(s), -1);
+	/* an unknown param is skipped whatever its length (under the whole cap) */
+	n = (size_t)snprintf(s, FETCH_MAX_CHALLENGE, "Bearer realm=r,x=\"");
+	memset(s + n, 'x', 3000);
+	memcpy(s + n + 3000, "\"", 2);
+	T_EQ_INT(P(s), 0);
+	T_EQ_STR(c.realm, "r");
+	/* scheme: 15 characters fit, 16 do not; a param name: 31 fit, 32 do not */
+	T_EQ_INT(P("Abcdefghijklmno realm=r"), 0);
+	T_EQ_STR(c.scheme, "abcdefghijklmno");
+	T_EQ_INT(P("Abcdefghijklmnop realm=r"), -1);
+	T_EQ_INT(P("Bearer abcdefghijklmnopqrstuvwxyz01234=1"), 0);
+	T_EQ_INT(P("Bearer abcdefghijklmnopqrstuvwxyz012345=1"), -1);
+	/* 16 params fit, 17 do not */
+	T_EQ_INT(P("Bearer a=1,b=1,c=1,d=1,e=1,f=1,g=1,h=1,i=1,j=1,k=1,l=1,m=1,n=1,o=1,realm=r"), 0);
+	T_EQ_STR(c.realm, "r");
+	T_EQ_INT(P("Bearer a=1,b=1,c=1,d=1,e=1,f=1,g=1,h=1,i=1,j=1,k=1,l=1,m=1,n=1,o=1,p=1,"
+	    "realm=r"), -1);
+	free(s);
+#undef P
+}
+
+/* A token that cannot go into a header line is refused: no retry with it. */
+UNIT_TEST(fetch_token_invalid_characters)
+{
+	struct env		 e;
+	struct got		 g;
+	struct fetch_opts	 o = opts(1000);
+	static const char *const bodies[][2] = {
+		{ "{\"token\":\"tok 123\"}",			/* a space */
+		    "token contains invalid characters" },
+		{ "{\"token\":\"tok-\\u00e9\"}",		/* not ASCII */
+		    "token contains invalid characters" },
+		{ "{\"access_token\":\"tok-123\\r\\nX: y\"}",	/* a line break */
+		    "token contains invalid characters" },
+		{ "{\"token\":\"tok-\\u007f\"}",		/* DEL */
+		    "token contains invalid characters" },
+		/* a NUL inside: jansson refuses the document before fetch looks */
+		{ "{\"token\":\"tok-123\\u0000x\"}",
+		    "token response is not a JSON object" },
+	};
+	size_t			 i;
+	int			 n;
+
+	env_init(&e);
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		e.srv->token_body = bodies[i][0];
+		n = e.srv->nrequests;
+		get(&e, "/auth", &o, &g);
+		T_EQ_INT(g.status, 401);
+		T_EQ_STR(g.error, bodies[i][1]);
+		T_EQ_INT(e.srv->ntoken, (int)i + 1);
+		T_EQ_INT(e.srv->nrequests, n + 2);	/* the 401 and the token request */
+		T_CONTAINS(e.srv->last_path, "/token");
+	}
+	/* nothing was cached: a good token is fetched and used */
+	e.srv->token_body = NULL;
+	get(&e, "/auth", &o, &g);
+	T_EQ_INT(g.status, 200);
+	T_EQ_INT(e.srv->ntoken, (int)i + 1);
+	env_free(&e);
+}
+
+/*
+ * expires_in is clamped to FETCH_TOKEN_MAX_TTL (and raised to
+ * FETCH_TOKEN_MIN_TTL): a huge one does not wrap the expiry into the past
+ * (the token would then be fetched again at once), a negative one still
+ * keeps the token for a while.
+ */
+UNIT_TEST(fetch_token_ttl_clamped)
+{
+	struct env		 e;
+	struct got		 g;
+	struct fetch_opts	 o = opts(1000);
+	static const char *const bodies[] = {
+		"{\"token\":\"tok-123\",\"expires_in\":9223372036854775807}",
+		"{\"token\":\"tok-123\",\"expires_in\":-9223372036854775807}",
+		"{\"token\":\"tok-123\",\"expires_in\":0}",
+	};
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		env_init(&e);
+		e.srv->token_body = bodies[i];
+		get(&e, "/auth", &o, &g);
+		T_EQ_INT(g.status, 200);
+		T_EQ_INT(e.srv->ntoken, 1);
+		/* still cached: sent up front, one request, no new token */
+		n = e.srv->nrequests;
+		get(&e, "/auth", &o, &g);
+		T_EQ_INT(g.status, 200);
+		T_EQ_INT(e.srv->ntoken, 1);
+		T_EQ_INT(e.srv->nrequests, n + 1);
+		env_free(&e);
+	}
+}
+
 /* ---- streaming ---- */
 
 struct sstate {

@@ -7,8 +7,12 @@
  *   /understate  Content-Length 5, 100 bytes, then close
  *   /noclen      no Content-Length, 5000 bytes, close-delimited
  *   /auth        401 Bearer challenge unless "Authorization: Bearer tok-123"
+ *                (the challenge is auth_challenge instead when that is set)
+ *   /authendless as /auth, but the 401's body is chunked and never ends
+ *                (counted in endless_sent like /endless)
  *   /token       the token endpoint for /auth (records its query; never
- *                answers while hold_token is set)
+ *                answers while hold_token is set; its body is token_body
+ *                when that is set)
  *   /basic       401 Basic challenge unless user:pw
  *   /slow        never answers
  *   /redirect    307 to /ok
@@ -16,6 +20,11 @@
  *   /die         Content-Length 100000, 50000 bytes, then close
  *   /badstatus   a malformed status line ("HTTP/1.1 2x0 OK"), then close
  *   /hugehead    a 200 whose head is over 64 KiB (80 header lines of 1 KiB)
+ *   /headbytes/N a 200 ("ok") whose header lines, from the one after the
+ *                status line to the blank line included, are N bytes
+ *                (N = 21 or N >= 31; X-Pad lines of at most 1 KiB)
+ *   /headlines/N a 200 ("ok") with N header lines (N >= 1): X-H-1: v1 ...
+ *                X-H-<N-1>, then Content-Length
  *   /twoclen     200, "hello world" with Content-Length: 11 twice
  *   /lfhead      200, "hello", its head's lines ended by a bare LF, then close
  *   /empty       200, Content-Length: 0 (the connection stays open)
@@ -118,6 +127,30 @@ fill_endless(struct tconn *c)
 	}
 }
 
+/* A 200 whose header lines after the status line, blank line included, are n bytes. */
+static void
+head_bytes(struct tconn *c, size_t n)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 pad[1001];
+	size_t		 take;
+
+	/* "Content-Length: 2\r\n" and the blank line: 21 bytes; "X-Pad: " v "\r\n": 9 + v */
+	n = n < 21 ? 0 : n - 21;
+	memset(pad, 'p', sizeof(pad));
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n");
+	while (n > 0) {
+		take = n < 1009 ? n : 1009;
+		if (n - take > 0 && n - take < 10)
+			take = n - 10;	/* leave room for one more line of at least 10 */
+		if (take < 10)
+			take = 10;	/* n < 10 at the start: a little over */
+		evbuffer_add_printf(out, "X-Pad: %.*s\r\n", (int)(take - 9), pad);
+		n -= take < n ? take : n;
+	}
+	evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
+}
+
 static void
 handle(struct tconn *c, const char *method, const char *path, const char *head)
 {
@@ -125,6 +158,7 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	char		 extra[1024], body[8192];
 	const char	*q;
+	size_t		 i, n;
 
 	s->nrequests++;
 	snprintf(s->last_path, sizeof(s->last_path), "%s", path);
@@ -185,10 +219,18 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		memset(body, 'p', 1000);
 		body[1000] = '\0';
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n");
-		for (int i = 0; i < 80; i++)
-			evbuffer_add_printf(out, "X-Pad-%d: %s\r\n", i, body);
+		for (i = 0; i < 80; i++)
+			evbuffer_add_printf(out, "X-Pad-%zu: %s\r\n", i, body);
 		evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
 		c->mode = M_CLOSE_AFTER;
+	} else if (strncmp(path, "/headbytes/", 11) == 0) {
+		head_bytes(c, strtoul(path + 11, NULL, 10));
+	} else if (strncmp(path, "/headlines/", 11) == 0) {
+		n = strtoul(path + 11, NULL, 10);
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n");
+		for (i = 1; i < n; i++)
+			evbuffer_add_printf(out, "X-H-%zu: v%zu\r\n", i, i);
+		evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
 	} else if (strcmp(path, "/lfhead") == 0) {
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello");
 		c->mode = M_CLOSE_AFTER;
@@ -209,17 +251,29 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
 		evbuffer_add(out, body, 5000);
 		c->mode = M_CLOSE_AFTER;
-	} else if (strcmp(path, "/auth") == 0) {
+	} else if (strcmp(path, "/auth") == 0 || strcmp(path, "/authendless") == 0) {
 		if (strstr(head, s->rotate_token ? "\r\nAuthorization: Bearer tok-456\r\n" :
 		    "\r\nAuthorization: Bearer tok-123\r\n") != NULL)
 			reply(c, "200 OK", NULL, "secret");
-		else {
-			snprintf(extra, sizeof(extra), "WWW-Authenticate: Bearer "
-			    "realm=\"http://127.0.0.1:%d/token\",service=\"reg.test\","
-			    "scope=\"repository:foo/bar:pull\"\r\n"
-			    "Content-Type: application/json\r\n", s->port);
-			reply(c, "401 Unauthorized", extra,
-			    "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
+		else if (strcmp(path, "/authendless") == 0) {
+			evbuffer_add_printf(out, "HTTP/1.1 401 Unauthorized\r\n"
+			    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\","
+			    "service=\"reg.test\",scope=\"repository:foo/bar:pull\"\r\n"
+			    "Transfer-Encoding: chunked\r\n\r\n", s->port);
+			c->mode = M_ENDLESS;
+			fill_endless(c);
+		} else {
+			if (s->auth_challenge != NULL)
+				evbuffer_add_printf(out, "HTTP/1.1 401 Unauthorized\r\n"
+				    "WWW-Authenticate: %s\r\n", s->auth_challenge);
+			else
+				evbuffer_add_printf(out, "HTTP/1.1 401 Unauthorized\r\n"
+				    "WWW-Authenticate: Bearer "
+				    "realm=\"http://127.0.0.1:%d/token\",service=\"reg.test\","
+				    "scope=\"repository:foo/bar:pull\"\r\n", s->port);
+			q = "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}";
+			evbuffer_add_printf(out, "Content-Type: application/json\r\n"
+			    "Content-Length: %zu\r\n\r\n%s", strlen(q), q);
 		}
 	} else if (strncmp(path, "/token", 6) == 0) {
 		s->ntoken++;
@@ -231,7 +285,8 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 			s->nheld++;
 			return;
 		}
-		reply(c, "200 OK", "Content-Type: application/json\r\n", s->rotate_token ?
+		reply(c, "200 OK", "Content-Type: application/json\r\n", s->token_body ?
+		    s->token_body : s->rotate_token ?
 		    "{\"access_token\":\"tok-456\",\"expires_in\":300}" :
 		    "{\"token\":\"tok-123\",\"expires_in\":300}");
 	} else if (strcmp(path, "/basic") == 0) {

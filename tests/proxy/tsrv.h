@@ -28,6 +28,8 @@ struct tsrv {
 	int				 ntoken;	/* token requests served */
 	int				 rotate_token;	/* set: /auth wants tok-456, /token gives it */
 	int				 hold_token;	/* set: /token requests are never answered */
+	const char			*auth_challenge;	/* set: /auth's WWW-Authenticate value */
+	const char			*token_body;	/* set: /token's body (200, JSON) */
 	int				 nrequests;
 	uint64_t			 endless_sent;	/* bytes of /endless written */
 	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
