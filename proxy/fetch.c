@@ -70,6 +70,15 @@ struct hint {
 	char	*token_key;
 };
 
+/* A kept-alive connection of a finished direct request, for the next one to its origin. */
+struct idle {
+	LIST_ENTRY(idle)	 entry;
+	struct fetch_ctx	*ctx;
+	char			*origin;	/* "http://host:port" as in the URL */
+	evutil_socket_t		 fd;
+	struct event		*ev;		/* readable (closed, or unasked bytes) or too old */
+};
+
 struct fetch_req {
 	struct fetch_ctx	*ctx;
 	TAILQ_ENTRY(fetch_req)	 entry;
@@ -135,6 +144,8 @@ struct fetch_req {
 	struct evbuffer		*dbuf;		/* the request, then what was read */
 	uint64_t		 dremain;	/* body bytes still to come */
 	int			 dstatus;
+	int			 dkeep;		/* the response lets the connection be kept */
+	int			 dreused;	/* sent on a kept-alive connection */
 };
 
 TAILQ_HEAD(reqlist, fetch_req);
@@ -154,10 +165,13 @@ struct fetch_ctx {
 	size_t			 hint_next;	/* next slot to overwrite when full */
 	int			 env_proxy;	/* a proxy is set in the environment: no direct requests */
 	struct fetch_stats	 stats;
+	LIST_HEAD(idlelist, idle) idle;		/* newest first */
+	size_t			 nidle;
 };
 
 static void	req_free(struct fetch_req *);
 static void	direct_end(struct fetch_req *);
+static void	idle_drop(struct idle *);
 static int	attempt_start(struct fetch_req *);
 static void	finish(struct fetch_req *, int status, const char *error);
 
@@ -367,6 +381,7 @@ fetch_ctx_new(struct event_base *base)
 		return NULL;
 	ctx->base = base;
 	LIST_INIT(&ctx->socks);
+	LIST_INIT(&ctx->idle);
 	TAILQ_INIT(&ctx->reqs);
 	TAILQ_INIT(&ctx->zombies);
 	if ((ctx->multi = curl_multi_init()) == NULL) {
@@ -394,6 +409,8 @@ fetch_ctx_free(struct fetch_ctx *ctx)
 	reap(ctx);	/* never called with curl on the stack */
 	while ((r = TAILQ_FIRST(&ctx->reqs)) != NULL)
 		req_free(r);
+	while (!LIST_EMPTY(&ctx->idle))
+		idle_drop(LIST_FIRST(&ctx->idle));
 	curl_multi_cleanup(ctx->multi);
 	while ((si = LIST_FIRST(&ctx->socks)) != NULL) {
 		event_del(&si->ev);
@@ -1244,8 +1261,15 @@ finish(struct fetch_req *r, int status, const char *error)
  *     connected when getpeername() works and SO_ERROR is 0; sockets of
  *     failed attempts are closed as usual);
  *   - fetch writes the request itself: the same request line, Host,
- *     User-Agent, caller's headers and up-front token curl would send,
- *     plus "Connection: close" (the socket is never reused);
+ *     User-Agent, caller's headers and up-front token curl would send;
+ *   - after a whole response that allows it (HTTP/1.1, no "Connection:
+ *     close", nothing past Content-Length) the connection is kept for the
+ *     next direct request to the same origin (as nginx keeps its upstream
+ *     connections: a new one per blob started measurably slower): at most
+ *     FETCH_DIRECT_IDLE_MAX, each FETCH_DIRECT_KEEP_S seconds, dropped as
+ *     soon as it turns readable (closed by the upstream). A kept connection
+ *     that fails before a byte of the answer arrives was closed meanwhile:
+ *     the request goes out once more on a new one;
  *   - the response head is read and parsed here, capped like curl's;
  *   - a 200 or 206 with one plain Content-Length and no Transfer-Encoding
  *     is read with readv(2) into evbuffer chains that on_buffer takes
@@ -1284,6 +1308,109 @@ direct_end(struct fetch_req *r)
 	r->dstate = DS_NONE;
 }
 
+/* "http://host:port" of url (up to the path), or NULL. */
+static char *
+direct_origin(const char *url)
+{
+	const char *p;
+
+	if ((p = strstr(url, "://")) == NULL)
+		return NULL;
+	if ((p = strchr(p + 3, '/')) == NULL)
+		p = url + strlen(url);
+	return strndup(url, (size_t)(p - url));
+}
+
+static void
+idle_drop(struct idle *i)
+{
+	LIST_REMOVE(i, entry);
+	i->ctx->nidle--;
+	event_free(i->ev);
+	evutil_closesocket(i->fd);
+	free(i->origin);
+	free(i);
+}
+
+/* A kept connection became readable (closed, or bytes nobody asked for) or too old. */
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	idle_drop(arg);
+}
+
+/*
+ * Keep r's connection for the next direct request to its origin: only
+ * after a whole response that allows it (dkeep), at most
+ * FETCH_DIRECT_IDLE_MAX of them (the oldest goes), each at most
+ * FETCH_DIRECT_KEEP_S seconds, and dropped as soon as it turns readable.
+ * r->dfd is the pool's afterwards (or closed).
+ */
+static void
+direct_park(struct fetch_req *r)
+{
+	struct fetch_ctx	*ctx = r->ctx;
+	struct idle		*i, *last;
+	struct timeval		 tv = { FETCH_DIRECT_KEEP_S, 0 };
+
+	if (r->drev != NULL)
+		event_free(r->drev);
+	if (r->dwev != NULL)
+		event_free(r->dwev);
+	r->drev = r->dwev = NULL;
+	if ((i = calloc(1, sizeof(*i))) == NULL || (i->origin = direct_origin(r->url)) == NULL ||
+	    (i->ev = event_new(ctx->base, r->dfd, EV_READ, idle_cb, i)) == NULL ||
+	    event_add(i->ev, &tv) == -1) {
+		if (i != NULL) {
+			if (i->ev != NULL)
+				event_free(i->ev);
+			free(i->origin);
+			free(i);
+		}
+		return;		/* direct_end() closes it */
+	}
+	if (ctx->nidle >= FETCH_DIRECT_IDLE_MAX) {
+		LIST_FOREACH(last, &ctx->idle, entry)
+			if (LIST_NEXT(last, entry) == NULL)
+				break;
+		idle_drop(last);
+	}
+	i->ctx = ctx;
+	i->fd = r->dfd;
+	LIST_INSERT_HEAD(&ctx->idle, i, entry);
+	ctx->nidle++;
+	r->dfd = -1;
+}
+
+/* The newest kept connection to r's origin, taken out of the pool, or -1. */
+static evutil_socket_t
+idle_take(struct fetch_req *r)
+{
+	struct idle	*i, *found = NULL;
+	char		*origin;
+	evutil_socket_t	 fd = -1;
+
+	if ((origin = direct_origin(r->url)) == NULL)
+		return -1;
+	LIST_FOREACH(i, &r->ctx->idle, entry)
+		if (strcmp(i->origin, origin) == 0) {
+			found = i;
+			break;
+		}
+	free(origin);
+	if (found != NULL) {
+		fd = found->fd;
+		LIST_REMOVE(found, entry);
+		r->ctx->nidle--;
+		event_free(found->ev);
+		free(found->origin);
+		free(found);
+	}
+	return fd;
+}
+
 static int
 direct_close_cb(void *clientp, curl_socket_t fd)
 {
@@ -1301,11 +1428,23 @@ direct_close_cb(void *clientp, curl_socket_t fd)
 	return evutil_closesocket(fd);
 }
 
+static int	direct_begin(struct fetch_req *, int now);
+
+/*
+ * Connect r: on a kept connection to its origin when there is one (the
+ * request then goes out from the loop), else through curl (done_one()
+ * hands the socket to direct_connected()). fresh: never a kept one.
+ */
 static int
-direct_connect(struct fetch_req *r)
+direct_connect(struct fetch_req *r, int fresh)
 {
 	CURL *e;
 
+	if (!fresh && (r->dfd = idle_take(r)) != -1) {
+		r->dreused = 1;
+		r->ctx->stats.reused++;
+		return direct_begin(r, 0);
+	}
 	if ((e = r->easy = curl_easy_init()) == NULL)
 		return -1;
 	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
@@ -1350,6 +1489,27 @@ direct_fail(struct fetch_req *r, const char *what)
 	snprintf(msg, sizeof(msg), "%s", what);
 	direct_end(r);
 	finish(r, TRUST_FETCH_NETERR, msg);
+}
+
+/*
+ * A kept connection that fails before a byte of the answer came had been
+ * closed by the upstream meanwhile: send the request once more on a new
+ * connection. Returns 1 when so (r goes on), 0 when the failure is r's.
+ */
+static int
+direct_stale(struct fetch_req *r)
+{
+	if (!r->dreused || !(r->dstate == DS_SEND ||
+	    (r->dstate == DS_HEAD && evbuffer_get_length(r->dbuf) == 0)))
+		return 0;
+	direct_end(r);
+	r->dreused = 0;
+	r->ctx->stats.retried++;
+	if (direct_connect(r, 1) == -1) {
+		attempt_end(r);
+		direct_fail(r, "out of memory starting a request");
+	}
+	return 1;
 }
 
 static void
@@ -1476,6 +1636,7 @@ direct_deliver(struct fetch_req *r)
 		evbuffer_free(r->dbuf);
 		r->dbuf = b;
 		len = (size_t)r->dremain;
+		r->dkeep = 0;	/* the connection is out of step */
 	}
 	r->dremain -= len;
 	r->nbytes += len;
@@ -1486,6 +1647,8 @@ direct_deliver(struct fetch_req *r)
 		return -1;
 	}
 	if (r->dremain == 0) {
+		if (r->dkeep)
+			direct_park(r);
 		direct_end(r);
 		finish(r, r->dstatus, NULL);
 		return -1;
@@ -1499,7 +1662,7 @@ direct_deliver(struct fetch_req *r)
 static void
 direct_head(struct fetch_req *r, size_t headlen)
 {
-	const char	*h, *eol, *end;
+	const char	*h, *eol, *end, *conn;
 	char		 msg[128];
 
 	if ((h = (const char *)evbuffer_pullup(r->dbuf, (ev_ssize_t)headlen)) == NULL) {
@@ -1513,6 +1676,7 @@ direct_head(struct fetch_req *r, size_t headlen)
 		direct_fail(r, "malformed HTTP status line from the upstream");
 		return;
 	}
+	r->dkeep = h[7] == '1';		/* HTTP/1.1: persistent unless it says close */
 	for (h = eol + 1; h < end; h = eol + 1) {
 		eol = memchr(h, '\n', (size_t)(end - h));
 		if (eol == NULL || hdr_line(r, h, (size_t)(eol + 1 - h)) == -1) {
@@ -1521,6 +1685,10 @@ direct_head(struct fetch_req *r, size_t headlen)
 			return;
 		}
 	}
+	if ((conn = fetch_req_header(r, "Connection")) != NULL)
+		for (; *conn != '\0'; conn++)
+			if (strncasecmp(conn, "close", 5) == 0)
+				r->dkeep = 0;
 	switch (direct_framing(r)) {
 	case 0:
 		direct_fallback(r);
@@ -1541,6 +1709,8 @@ direct_head(struct fetch_req *r, size_t headlen)
 	}
 	if (r->dremain == 0) {
 		/* an empty body: complete now, there is nothing to read (nor can 0 bytes be read) */
+		if (r->dkeep && evbuffer_get_length(r->dbuf) == 0)
+			direct_park(r);
 		direct_end(r);
 		finish(r, r->dstatus, NULL);
 		return;
@@ -1564,6 +1734,8 @@ direct_read(struct fetch_req *r)
 		if (r->dstate == DS_HEAD) {
 			got = direct_recv(r, 16384);
 			if (got == -2)
+				return;
+			if (got <= 0 && direct_stale(r))
 				return;
 			if (got < 0) {
 				snprintf(msg, sizeof(msg), "receiving from the upstream: %s",
@@ -1645,6 +1817,8 @@ direct_write_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (evbuffer_write(r->dbuf, fd) == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR) {
+		if (direct_stale(r))
+			return;
 		snprintf(msg, sizeof(msg), "sending to the upstream: %s", strerror(errno));
 		direct_fail(r, msg);
 		return;
@@ -1690,7 +1864,7 @@ direct_request(struct fetch_req *r)
 			goto out;
 	if (r->auth_line != NULL && evbuffer_add_printf(r->dbuf, "%s\r\n", r->auth_line) < 0)
 		goto out;
-	if (evbuffer_add_printf(r->dbuf, "Connection: close\r\n\r\n") < 0)
+	if (evbuffer_add(r->dbuf, "\r\n", 2) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -1700,6 +1874,39 @@ out:
 	curl_free(port);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+/*
+ * r->dfd is connected: write the request, now (from the loop) or when the
+ * socket is writable (now 0: from fetch_stream(), where no handler may run
+ * yet). Returns 0, or -1 (out of memory; r->dfd is closed).
+ */
+static int
+direct_begin(struct fetch_req *r, int now)
+{
+	struct timeval tv;
+
+	if (evutil_make_socket_nonblocking(r->dfd) == -1 ||
+	    (r->dbuf = evbuffer_new()) == NULL ||
+	    (r->drev = event_new(r->ctx->base, r->dfd, EV_READ | EV_PERSIST | EV_ET,
+	    direct_read_cb, r)) == NULL ||
+	    (r->dwev = event_new(r->ctx->base, r->dfd, EV_WRITE | EV_PERSIST,
+	    direct_write_cb, r)) == NULL ||
+	    direct_request(r) == -1) {
+		direct_end(r);
+		return -1;
+	}
+	r->dstate = DS_SEND;
+	if (now)
+		direct_write_cb(r->dfd, EV_WRITE, r);
+	else {
+		direct_idle_tv(r, &tv);
+		if (event_add(r->dwev, &tv) == -1) {
+			direct_end(r);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* curl has connected (or failed to) and let go of the connection. */
@@ -1715,18 +1922,8 @@ direct_connected(struct fetch_req *r, CURLcode res)
 		direct_fail(r, msg);
 		return;
 	}
-	if (evutil_make_socket_nonblocking(r->dfd) == -1 ||
-	    (r->dbuf = evbuffer_new()) == NULL ||
-	    (r->drev = event_new(r->ctx->base, r->dfd, EV_READ | EV_PERSIST | EV_ET,
-	    direct_read_cb, r)) == NULL ||
-	    (r->dwev = event_new(r->ctx->base, r->dfd, EV_WRITE | EV_PERSIST,
-	    direct_write_cb, r)) == NULL ||
-	    direct_request(r) == -1) {
+	if (direct_begin(r, 1) == -1)
 		direct_fail(r, "out of memory starting a request");
-		return;
-	}
-	r->dstate = DS_SEND;
-	direct_write_cb(r->dfd, EV_WRITE, r);
 }
 
 static void
@@ -1893,7 +2090,7 @@ fetch_stream(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
 	    r->upload == NULL && !r->head && !r->post && r->timeout_ms == 0 &&
 	    strncmp(url, "http://", 7) == 0)
 		r->direct = 1;
-	if ((r->direct ? direct_connect(r) : attempt_start(r)) == -1) {
+	if ((r->direct ? direct_connect(r, 0) : attempt_start(r)) == -1) {
 		req_free(r);
 		return -1;
 	}

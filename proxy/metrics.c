@@ -499,6 +499,9 @@ metrics_render(const struct metrics *m, size_t inflight, const struct webhooks *
 		header(&o, "dctproxy_upstream_direct_fallbacks_total", "counter",
 		    "Direct blob requests whose answer (a challenge, a redirect, an error) went through curl again.");
 		put(&o, "dctproxy_upstream_direct_fallbacks_total %llu\n", ull(fs->fallback));
+		header(&o, "dctproxy_upstream_direct_reused_total", "counter",
+		    "Direct blob requests sent on a kept-alive upstream connection.");
+		put(&o, "dctproxy_upstream_direct_reused_total %llu\n", ull(fs->reused));
 	}
 
 	header(&o, "dctproxy_open_connections", "gauge",

@@ -153,6 +153,8 @@ int		 notary_get(struct notary *, const struct notary_server *,
 #define FETCH_MAX_POST_LEN	(1024 * 1024)	/* a POST request body */
 #define FETCH_DIRECT_IDLE_S	60		/* a direct request's idle limit by default */
 #define FETCH_DIRECT_READ	(256 * 1024)	/* a direct read without buffer_size */
+#define FETCH_DIRECT_IDLE_MAX	16		/* kept-alive direct connections, all origins */
+#define FETCH_DIRECT_KEEP_S	30		/* ... each kept this long at most */
 
 struct fetch_req;
 
@@ -236,6 +238,8 @@ int		 fetch_stream(struct fetch_ctx *, const char *url,
 struct fetch_stats {
 	uint64_t	direct;		/* bodies read directly */
 	uint64_t	fallback;	/* answers that sent the request back through curl */
+	uint64_t	reused;		/* direct requests sent on a kept-alive connection */
+	uint64_t	retried;	/* ... of them, sent again on a new one: the kept one had gone */
 };
 void		 fetch_get_stats(const struct fetch_ctx *, struct fetch_stats *);
 /* Deliver body bytes again after on_data returned 1. */

@@ -181,6 +181,13 @@ want=$(jq -s '[.[] | select(.kind == "blob" and .decision == "allow" and .method
 if [ "$want" -gt 0 ]; then pass direct/blob-gets-seen; else fail direct/blob-gets-seen "no allowed blob GET in the audit log"; fi
 check_eq direct/reads-equal-allowed-blob-gets "$want" "$(value dctproxy_upstream_direct_reads_total)"
 check_eq direct/no-fallbacks 0 "$(value dctproxy_upstream_direct_fallbacks_total)"
+# the registry keeps connections alive: after the first, direct reads reuse one
+reused=$(value dctproxy_upstream_direct_reused_total)
+if [ "$want" -ge 2 ] && [ "${reused:-0}" -ge 1 ] && [ "${reused:-0}" -lt "$want" ]; then
+	pass direct/connections-reused
+else
+	fail direct/connections-reused "reused '$reused' of $want direct reads"
+fi
 # every route's buckets are cumulative and end at _count
 bad=$(awk '
 	/^dctproxy_request_duration_seconds_bucket/ {

@@ -1321,7 +1321,7 @@ UNIT_TEST(direct_blob_read_whole)
 	/* the request fetch wrote itself */
 	snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", e.srv->port);
 	T_CONTAINS(e.srv->last_head, host);
-	T_CONTAINS(e.srv->last_head, "\r\nConnection: close\r\n");
+	T_ASSERT(strstr(e.srv->last_head, "Connection:") == NULL);	/* kept alive */
 	T_CONTAINS(e.srv->last_head, "\r\nX-Caller: blob-1\r\n");
 	T_CONTAINS(e.srv->last_head, "\r\nUser-Agent: dctproxy/");
 	T_EQ_STR(e.srv->last_path, "/blob");
@@ -1411,7 +1411,7 @@ UNIT_TEST(direct_fallback_bearer_challenge)
 	T_EQ_INT(d.ndata, 0);
 	T_EQ_INT(e.srv->ntoken, 1);
 	T_CONTAINS(e.srv->last_head, "\r\nAuthorization: Bearer tok-123\r\n");
-	T_CONTAINS(e.srv->last_head, "\r\nConnection: close\r\n");
+	T_ASSERT(strstr(e.srv->last_head, "Connection:") == NULL);	/* kept alive */
 	T_EQ_INT(stats(&e).fallback, 1);
 	T_EQ_INT(stats(&e).direct, 1);
 
@@ -1941,6 +1941,119 @@ UNIT_TEST(direct_empty_body)
 	T_EQ_INT(d.ndata, 0);
 	T_EQ_INT(stats(&e).direct, 1);
 	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+/* A finished direct read keeps its connection; the next one to the origin uses it. */
+UNIT_TEST(direct_keepalive_reuses_connection)
+{
+	struct env	e;
+	struct dreq	d;
+	int		i, never = 0;
+
+	env_init(&e);
+	e.srv->blob_len = 1024 * 1024 + 7;
+	for (i = 0; i < 3; i++) {
+		memset(&d, 0, sizeof(d));
+		d.pattern = 1;
+		dget(&e, "/blob", &d);
+		T_EQ_INT(d.status, 200);
+		T_EQ_INT(d.got, 1024 * 1024 + 7);
+		T_EQ_INT(d.bad, 0);
+		T_EQ_INT(d.ndata, 0);
+	}
+	T_EQ_INT(stats(&e).direct, 3);
+	T_EQ_INT(stats(&e).reused, 2);
+	T_EQ_INT(stats(&e).retried, 0);
+	T_EQ_INT(e.srv->naccepted, 1);
+	T_ASSERT(strstr(e.srv->last_head, "Connection:") == NULL);
+	/* the kept connection stays open on both sides until the ctx goes */
+	tsrv_run_until(e.base, &never, 1, 100);
+	T_EQ_INT(e.srv->nconns, 1);
+	env_free(&e);
+}
+
+/* "Connection: close", bytes past Content-Length, a failed read: nothing is kept. */
+UNIT_TEST(direct_keepalive_only_when_allowed)
+{
+	struct env	e;
+	struct dreq	d;
+
+	env_init(&e);
+	e.srv->blob_len = 1000;
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/okclose", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 5);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/understate", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 5);
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/die", &d);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	dget(&e, "/blob", &d);
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 1000);
+	T_EQ_INT(stats(&e).direct, 4);
+	T_EQ_INT(stats(&e).reused, 0);
+	T_EQ_INT(e.srv->naccepted, 4);
+	env_free(&e);
+}
+
+/* A kept connection the upstream closed meanwhile: the request goes out again on a new one. */
+UNIT_TEST(direct_keepalive_stale_connection_retried)
+{
+	struct env	e;
+	struct dreq	d;
+	int		fds;
+
+	env_init(&e);
+	e.srv->blob_len = 300000;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	dget(&e, "/blob", &d);
+	T_EQ_INT(d.got, 300000);
+	fds = nfds();
+	e.srv->drop_next = 1;
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	dget(&e, "/blob", &d);
+	T_EQ_STR(d.error, "");
+	T_EQ_INT(d.status, 200);
+	T_EQ_INT(d.got, 300000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(stats(&e).reused, 1);
+	T_EQ_INT(stats(&e).retried, 1);
+	T_EQ_INT(e.srv->naccepted, 2);
+	T_EQ_INT(e.srv->nrequests, 3);
+	/* the dead socket is closed, the new one kept in its place */
+	T_EQ_INT(nfds(), fds);
+	env_free(&e);
+}
+
+/* The upstream closes an idle kept connection: it leaves the pool at once. */
+UNIT_TEST(direct_keepalive_closed_idle_dropped)
+{
+	struct env	e;
+	struct dreq	d;
+	int		never = 0, fds;
+
+	env_init(&e);
+	e.srv->blob_len = 5000;
+	fds = nfds();
+	memset(&d, 0, sizeof(d));
+	dget(&e, "/blob", &d);
+	T_EQ_INT(d.got, 5000);
+	T_EQ_INT(nfds(), fds + 2);	/* both ends of the kept connection */
+	tsrv_free(e.srv);		/* closes the server's end */
+	e.srv = tsrv_new(e.base);
+	T_ASSERT(e.srv != NULL);
+	tsrv_run_until(e.base, &never, 1, 100);
+	/* the old listener is replaced by the new one; our kept socket was dropped */
+	T_EQ_INT(nfds(), fds);
 	env_free(&e);
 }
 

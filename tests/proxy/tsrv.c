@@ -27,6 +27,8 @@
  *                X-H-<N-1>, then Content-Length
  *   /twoclen     200, "hello world" with Content-Length: 11 twice
  *   /lfhead      200, "hello", its head's lines ended by a bare LF, then close
+ *   /okclose     200, "hello" with Content-Length and "Connection: close", then close
+ * drop_next set: the next request on any connection is answered by closing it.
  *   /empty       200, Content-Length: 0 (the connection stays open)
  *   /chunked     200, "hello world" in two chunks
  *   /stall       200, Content-Length 1000, the head and 10 bytes, then
@@ -234,6 +236,10 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 	} else if (strcmp(path, "/lfhead") == 0) {
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello");
 		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/okclose") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+		    "Connection: close\r\n\r\nhello");
+		c->mode = M_CLOSE_AFTER;
 	} else if (strcmp(path, "/twoclen") == 0)
 		reply(c, "200 OK", "Content-Length: 11\r\n", "hello world");
 	else if (strcmp(path, "/empty") == 0)
@@ -351,6 +357,14 @@ read_cb(struct bufferevent *bev, void *arg)
 		}
 		*sp1 = '\0';
 		*sp2 = '\0';
+		if (c->srv->drop_next) {
+			/* answered by closing: c is gone, nothing more is read */
+			c->srv->drop_next = 0;
+			c->srv->nrequests++;
+			free(head);
+			conn_free(c);
+			return;
+		}
 		handle(c, head, sp1 + 1, sp2 + 1);
 		free(head);
 	}
@@ -412,6 +426,7 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 	c->srv = s;
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->nconns++;
+	s->naccepted++;
 	c->next = s->conns;
 	if (c->next != NULL)
 		c->next->prevp = &c->next;

@@ -31,6 +31,8 @@ struct tsrv {
 	const char			*auth_challenge;	/* set: /auth's WWW-Authenticate value */
 	const char			*token_body;	/* set: /token's body (200, JSON) */
 	int				 nrequests;
+	int				 naccepted;	/* connections accepted */
+	int				 drop_next;	/* set: the next request is answered by closing */
 	uint64_t			 endless_sent;	/* bytes of /endless written */
 	uint64_t			 blob_sent;	/* bytes of /blob bodies written */
 	int				 blobs_done;	/* /blob bodies handed whole to the kernel */
