@@ -1290,15 +1290,21 @@ enum { DS_NONE, DS_CONNECT, DS_SEND, DS_HEAD, DS_BODY };
 
 static void	direct_read(struct fetch_req *);
 
-/* Close the direct socket and its events; the request state stays. */
 static void
-direct_end(struct fetch_req *r)
+direct_events_free(struct fetch_req *r)
 {
 	if (r->drev != NULL)
 		event_free(r->drev);
 	if (r->dwev != NULL)
 		event_free(r->dwev);
 	r->drev = r->dwev = NULL;
+}
+
+/* Close the direct socket and its events; the request state stays. */
+static void
+direct_end(struct fetch_req *r)
+{
+	direct_events_free(r);
 	if (r->dfd != -1)
 		evutil_closesocket(r->dfd);
 	r->dfd = -1;
@@ -1321,13 +1327,15 @@ direct_origin(const char *url)
 	return strndup(url, (size_t)(p - url));
 }
 
+/* Take i out of the pool and free it, closing its socket unless that was taken (-1). */
 static void
 idle_drop(struct idle *i)
 {
 	LIST_REMOVE(i, entry);
 	i->ctx->nidle--;
 	event_free(i->ev);
-	evutil_closesocket(i->fd);
+	if (i->fd != -1)
+		evutil_closesocket(i->fd);
 	free(i->origin);
 	free(i);
 }
@@ -1355,11 +1363,7 @@ direct_park(struct fetch_req *r)
 	struct idle		*i, *last;
 	struct timeval		 tv = { FETCH_DIRECT_KEEP_S, 0 };
 
-	if (r->drev != NULL)
-		event_free(r->drev);
-	if (r->dwev != NULL)
-		event_free(r->dwev);
-	r->drev = r->dwev = NULL;
+	direct_events_free(r);
 	if ((i = calloc(1, sizeof(*i))) == NULL || (i->origin = direct_origin(r->url)) == NULL ||
 	    (i->ev = event_new(ctx->base, r->dfd, EV_READ, idle_cb, i)) == NULL ||
 	    event_add(i->ev, &tv) == -1) {
@@ -1402,11 +1406,8 @@ idle_take(struct fetch_req *r)
 	free(origin);
 	if (found != NULL) {
 		fd = found->fd;
-		LIST_REMOVE(found, entry);
-		r->ctx->nidle--;
-		event_free(found->ev);
-		free(found->origin);
-		free(found);
+		found->fd = -1;
+		idle_drop(found);
 	}
 	return fd;
 }
@@ -1481,14 +1482,12 @@ direct_fallback(struct fetch_req *r)
 	}
 }
 
+/* End r with a transport failure; what is a literal or the caller's buffer. */
 static void
 direct_fail(struct fetch_req *r, const char *what)
 {
-	char msg[CURL_ERROR_SIZE + 64];
-
-	snprintf(msg, sizeof(msg), "%s", what);
 	direct_end(r);
-	finish(r, TRUST_FETCH_NETERR, msg);
+	finish(r, TRUST_FETCH_NETERR, what);
 }
 
 /*
@@ -1662,8 +1661,9 @@ direct_deliver(struct fetch_req *r)
 static void
 direct_head(struct fetch_req *r, size_t headlen)
 {
-	const char	*h, *eol, *end, *conn;
+	const char	*h, *eol, *end, *name, *value;
 	char		 msg[128];
+	size_t		 i;
 
 	if ((h = (const char *)evbuffer_pullup(r->dbuf, (ev_ssize_t)headlen)) == NULL) {
 		direct_fail(r, "out of memory");
@@ -1685,10 +1685,11 @@ direct_head(struct fetch_req *r, size_t headlen)
 			return;
 		}
 	}
-	if ((conn = fetch_req_header(r, "Connection")) != NULL)
-		for (; *conn != '\0'; conn++)
-			if (strncasecmp(conn, "close", 5) == 0)
-				r->dkeep = 0;
+	for (i = 0; fetch_req_header_at(r, i, &name, &value) == 0; i++)
+		if (strcasecmp(name, "Connection") == 0)
+			for (; *value != '\0'; value++)
+				if (strncasecmp(value, "close", 5) == 0)
+					r->dkeep = 0;
 	switch (direct_framing(r)) {
 	case 0:
 		direct_fallback(r);

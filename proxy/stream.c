@@ -116,6 +116,17 @@ s_headers(struct fetch_req *r, int status, void *arg)
 	return 0;
 }
 
+/* After queueing body bytes: 1 (pause the upstream) when the client is behind, else 0. */
+static int
+behind(struct preq *p)
+{
+	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
+		p->paused = 1;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 {
@@ -130,11 +141,7 @@ s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 	evhttp_send_reply_chunk(p->req, p->chunk);
 	if (watch_output(p) == -1)
 		return -1;
-	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
-		p->paused = 1;
-		return 1;
-	}
-	return 0;
+	return behind(p);
 }
 
 /*
@@ -163,11 +170,7 @@ s_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
 		(void)evbuffer_write(buf, p->out_fd);
 	if (evbuffer_get_length(buf) > 0)
 		evhttp_send_reply_chunk(p->req, buf);
-	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
-		p->paused = 1;
-		return 1;
-	}
-	return 0;
+	return behind(p);
 }
 
 static void

@@ -362,35 +362,36 @@ run_blob() {	# NAME HOSTPORT CLIENTS
 	fi
 	[ $bad = 0 ] || BNOTE[$name-$n]="$bad of $n downloads failed; ${BNOTE[$name-$n]}"
 }
-# VmRSS of PID every 0.1 s into FILE until stopped. Shell builtins only, one
-# fork (sleep) per sample, and run alike for dctproxy and the nginx worker:
-# the sampler's CPU must not tilt the comparison on 2 cores.
+# VmRSS of PID every 0.1 s, appended to FILE until stopped (every round's
+# 8-client run adds to it). Shell builtins only, one fork (sleep) per
+# sample, and run alike for dctproxy and the nginx worker: the sampler's
+# CPU must not tilt the comparison on 2 cores.
 rss_sampler_start() {	# PID FILE
 	( while [ -e "/proc/$1" ]; do
 		while read -r k v _; do
 			[ "$k" = VmRSS: ] && echo "$v"
 		done <"/proc/$1/status" 2>/dev/null
 		sleep 0.1
-	done ) >"$2" &
+	done ) >>"$2" &
 	SAMPLER=$!
 }
-rss_sampler_stop() {	# FILE: prints the largest sample (KiB)
+rss_sampler_stop() {
 	kill "$SAMPLER" 2>/dev/null || true
 	wait "$SAMPLER" 2>/dev/null || true
 	SAMPLER=
-	sort -n "$1" | tail -n 1
 }
-RSS_MAX_KB=- HWM_KB=- NGX_RSS_KB=- rss_kb=
+rss_max() {	# FILE: the largest sample (KiB), or - without one
+	local m
+	m=$(sort -n "$1" 2>/dev/null | tail -n 1)
+	echo "${m:--}"
+}
+HWM_KB=-
 blob_dctproxy() {	# CLIENTS
 	local n=$1
 	if [ $DCT_OK = 1 ]; then
 		[ "$n" != 8 ] || rss_sampler_start "$DCT_PID" "$W/rss.samples"
 		run_blob dctproxy "$DCT" "$n"
-		if [ "$n" = 8 ]; then
-			rss_kb=$(rss_sampler_stop "$W/rss.samples")
-			[ -z "$rss_kb" ] || { [ "$RSS_MAX_KB" != - ] && [ "$RSS_MAX_KB" -ge "$rss_kb" ]; } ||
-				RSS_MAX_KB=$rss_kb
-		fi
+		[ "$n" != 8 ] || rss_sampler_stop
 		if dct_alive; then
 			HWM_KB=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$DCT_PID/status")
 		else
@@ -402,11 +403,7 @@ blob_nginx() {	# CLIENTS
 	local n=$1
 	[ "$n" != 8 ] || [ -z "$NGX_WORKER" ] || rss_sampler_start "$NGX_WORKER" "$W/rss-nginx.samples"
 	run_blob nginx-proxy "$NGX" "$n"
-	if [ "$n" = 8 ] && [ -n "$NGX_WORKER" ]; then
-		rss_kb=$(rss_sampler_stop "$W/rss-nginx.samples")
-		[ -z "$rss_kb" ] || { [ "$NGX_RSS_KB" != - ] && [ "$NGX_RSS_KB" -ge "$rss_kb" ]; } ||
-			NGX_RSS_KB=$rss_kb
-	fi
+	[ "$n" != 8 ] || [ -z "$NGX_WORKER" ] || rss_sampler_stop
 }
 # The two proxies take turns going first (odd rounds dctproxy, even rounds
 # nginx), so neither always meets the machine in the same state.
@@ -422,6 +419,8 @@ for round in $(seq 1 "$BLOB_ROUNDS"); do
 		run_blob registry "$LAB_REGISTRY" "$n"
 	done
 done
+RSS_MAX_KB=$(rss_max "$W/rss.samples")
+NGX_RSS_KB=$(rss_max "$W/rss-nginx.samples")
 for k in "${!MBS_R[@]}"; do
 	# shellcheck disable=SC2086
 	MBS[$k]=$(median ${MBS_R[$k]})
