@@ -1526,8 +1526,8 @@ direct_idle_tv(const struct fetch_req *r, struct timeval *tv)
  * stays allocated as long as its bytes are queued, so 16 KiB read into a
  * 512 KiB chain would hold 512 KiB. With nothing there (the end, an
  * error, or bytes just arriving) one byte is asked for. A count below
- * want still means the socket was drained: bytes that came later raise
- * a new edge.
+ * want does not mean the socket has nothing more to say: an end of
+ * stream or an error may wait behind the bytes, and raises no new edge.
  */
 static ssize_t
 direct_recv(struct fetch_req *r, size_t want)
@@ -1782,8 +1782,12 @@ direct_read(struct fetch_req *r)
 		}
 		if (direct_deliver(r) == -1 || r->pause_wanted)
 			return;
-		if ((size_t)got < want)
-			return;		/* drained; the next readable event brings more */
+		/*
+		 * Read on even after a short read, until the socket says
+		 * EAGAIN: the end of the stream or an error that came with
+		 * the last bytes raises no new edge, and would otherwise wait
+		 * for the idle limit.
+		 */
 	}
 }
 

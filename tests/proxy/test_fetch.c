@@ -1552,6 +1552,43 @@ UNIT_TEST(direct_pause_after_upstream_sent_all)
 	env_free(&e);
 }
 
+/*
+ * Paused while the upstream sends the rest of a short body and closes:
+ * the resume reads the bytes in one short read with the end of stream
+ * behind them, which raises no new edge. The failure comes at once, not
+ * after the idle limit.
+ */
+UNIT_TEST(direct_pause_then_upstream_dies)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	int				never = 0;
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	d.pause_at = 1;
+	so.buffer_size = 64 * 1024;
+	so.low_speed_bps = 1;
+	so.low_speed_s = 30;
+	T_EQ_INT(dstart(&e, "/die", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.nbuf, 1, 5000), 0);
+	tsrv_run_until(e.base, &never, 1, 300);
+	T_EQ_INT(e.srv->nconns, 0);	/* all sent, and closed */
+	T_EQ_INT(d.nbuf, 1);
+	T_ASSERT(d.got < 50000);
+	T_EQ_INT(d.done, 0);
+	fetch_req_resume(d.req);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 3000), 0);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "with 50000 body bytes still to come");
+	T_EQ_INT(d.got, 50000);
+	T_EQ_INT(d.bad, 0);
+	env_free(&e);
+}
+
 /* Pause at every delivery, resumed from a timer each time. */
 UNIT_TEST(direct_pause_every_delivery)
 {
