@@ -1526,8 +1526,9 @@ direct_idle_tv(const struct fetch_req *r, struct timeval *tv)
  * stays allocated as long as its bytes are queued, so 16 KiB read into a
  * 512 KiB chain would hold 512 KiB. With nothing there (the end, an
  * error, or bytes just arriving) one byte is asked for. A count below
- * want does not mean the socket has nothing more to say: an end of
- * stream or an error may wait behind the bytes, and raises no new edge.
+ * want drained the socket; bytes that come later raise a new edge, but an
+ * end of stream or an error that came with the bytes read does not (see
+ * direct_end_waits).
  */
 static ssize_t
 direct_recv(struct fetch_req *r, size_t want)
@@ -1567,6 +1568,25 @@ direct_recv(struct fetch_req *r, size_t want)
 	}
 	evbuffer_commit_space(r->dbuf, v, n);
 	return got;
+}
+
+/*
+ * After a short read of fd: 1 when the end of the stream or an error waits
+ * there (it came with the bytes read, or while the read event was ignored
+ * during a pause, and raises no edge of its own), else 0: nothing, or
+ * bytes that came since, which raise their own edge. Peeks, so a trickle
+ * is not read in small pieces.
+ */
+static int
+direct_end_waits(int fd)
+{
+	char	c;
+	ssize_t	n;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 1;
+	return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 /* "HTTP/1.x NNN[ reason]" (len bytes, no CRLF): the status, or -1. */
@@ -1782,12 +1802,8 @@ direct_read(struct fetch_req *r)
 		}
 		if (direct_deliver(r) == -1 || r->pause_wanted)
 			return;
-		/*
-		 * Read on even after a short read, until the socket says
-		 * EAGAIN: the end of the stream or an error that came with
-		 * the last bytes raises no new edge, and would otherwise wait
-		 * for the idle limit.
-		 */
+		if ((size_t)got < want && !direct_end_waits(r->dfd))
+			return;		/* drained; the next readable event brings more */
 	}
 }
 
