@@ -1412,7 +1412,7 @@ cli_serve(int argc, char **argv)
 	 * back to the kernel and fault it in again on the next chunk (page
 	 * faults were a third of the CPU time of a blob transfer); keep the
 	 * heap, and keep chains out of mmap. What stays mapped is bounded by
-	 * PROXY_STREAM_HWM + PROXY_STREAM_BUFSZ per transfer.
+	 * what the transfers hold (server_int.h, PROXY_STREAM_BUFSZ).
 	 */
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);

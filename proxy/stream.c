@@ -7,12 +7,16 @@
  * and manifests in permissive or disabled mode.
  *
  * Nothing is held whole: upstream bytes go to the client connection as
- * they come, and when the connection's output buffer is above
- * PROXY_STREAM_HWM the upstream transfer is paused until it is below
- * PROXY_STREAM_LWM (a callback on the output evbuffer sees it drain; the
- * resume runs from the loop, not inside libevent's write path). Resuming
- * before the buffer is empty keeps the client socket fed while the next
- * upstream bytes are read. The upstream Content-Length is passed on, so
+ * they come, and when the connection's output buffer is above a high-water
+ * mark the upstream transfer is paused until it is at or below a low one
+ * (a callback on the output evbuffer sees it drain; the resume runs from
+ * the loop, not inside libevent's write path). Through curl the marks are
+ * PROXY_STREAM_HWM and PROXY_STREAM_LWM: resuming before the buffer is
+ * empty keeps the client socket fed while curl's next bytes come, and
+ * spares pauses, which cost curl system calls. A direct read pauses as
+ * soon as any of its bytes are left queued and resumes when none are: its
+ * pause is free, the client socket's own buffer feeds the client
+ * meanwhile, and the transfer holds one chain at a time. The upstream Content-Length is passed on, so
  * evhttp sends the body as-is; without one the client gets chunked
  * encoding.
  *
@@ -59,7 +63,7 @@ out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 	struct preq *p = arg;
 
 	if (p->paused && info->n_deleted > 0 && p->resume_ev != NULL &&
-	    evbuffer_get_length(buf) <= PROXY_STREAM_LWM)
+	    evbuffer_get_length(buf) <= p->resume_below)
 		event_active(p->resume_ev, EV_TIMEOUT, 0);
 }
 
@@ -116,12 +120,17 @@ s_headers(struct fetch_req *r, int status, void *arg)
 	return 0;
 }
 
-/* After queueing body bytes: 1 (pause the upstream) when the client is behind, else 0. */
+/*
+ * After queueing body bytes: 1 (pause the upstream) when more than hwm
+ * bytes wait for the client, else 0. A paused transfer resumes once at
+ * most lwm are left.
+ */
 static int
-behind(struct preq *p)
+behind(struct preq *p, size_t hwm, size_t lwm)
 {
-	if (evbuffer_get_length(p->out) > PROXY_STREAM_HWM) {
+	if (evbuffer_get_length(p->out) > hwm) {
 		p->paused = 1;
+		p->resume_below = lwm;
 		return 1;
 	}
 	return 0;
@@ -141,12 +150,13 @@ s_data(struct fetch_req *r, const uint8_t *buf, size_t len, void *arg)
 	evhttp_send_reply_chunk(p->req, p->chunk);
 	if (watch_output(p) == -1)
 		return -1;
-	return behind(p);
+	return behind(p, PROXY_STREAM_HWM, PROXY_STREAM_LWM);
 }
 
 /*
  * Body bytes of a direct upstream read: the chains move to the client's
- * output without a copy. The same accounting and backpressure as s_data.
+ * output without a copy. The same accounting as s_data; paused while any
+ * of them wait (see the top of this file).
  */
 static int
 s_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
@@ -170,7 +180,7 @@ s_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
 		(void)evbuffer_write(buf, p->out_fd);
 	if (evbuffer_get_length(buf) > 0)
 		evhttp_send_reply_chunk(p->req, buf);
-	return behind(p);
+	return behind(p, 0, 0);
 }
 
 static void
