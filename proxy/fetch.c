@@ -167,6 +167,9 @@ struct fetch_ctx {
 	struct fetch_stats	 stats;
 	LIST_HEAD(idlelist, idle) idle;		/* newest first */
 	size_t			 nidle;
+	size_t			 direct_budget;	/* shared by the direct reads under way */
+	size_t			 direct_chain;	/* body bytes in one chain at most */
+	size_t			 ndirect;	/* direct requests under way (not DS_NONE) */
 };
 
 static void	req_free(struct fetch_req *);
@@ -390,6 +393,8 @@ fetch_ctx_new(struct event_base *base)
 	}
 	evtimer_assign(&ctx->timer, base, timer_ev_cb, ctx);
 	ctx->env_proxy = env_proxy();
+	ctx->direct_budget = FETCH_DIRECT_BUDGET;
+	ctx->direct_chain = FETCH_DIRECT_CHAIN;
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETDATA, ctx);
 	curl_multi_setopt(ctx->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -1290,6 +1295,21 @@ enum { DS_NONE, DS_CONNECT, DS_SEND, DS_HEAD, DS_BODY };
 
 static void	direct_read(struct fetch_req *);
 
+/*
+ * Move r to state st, counting the direct requests under way: they share
+ * the read budget (direct_read_size) from their start, so transfers that
+ * begin together take their smaller shares at once.
+ */
+static void
+direct_state(struct fetch_req *r, int st)
+{
+	if (r->dstate == DS_NONE && st != DS_NONE)
+		r->ctx->ndirect++;
+	else if (r->dstate != DS_NONE && st == DS_NONE)
+		r->ctx->ndirect--;
+	r->dstate = st;
+}
+
 static void
 direct_events_free(struct fetch_req *r)
 {
@@ -1311,7 +1331,7 @@ direct_end(struct fetch_req *r)
 	if (r->dbuf != NULL)
 		evbuffer_free(r->dbuf);
 	r->dbuf = NULL;
-	r->dstate = DS_NONE;
+	direct_state(r, DS_NONE);
 }
 
 /* "http://host:port" of url (up to the path), or NULL. */
@@ -1463,7 +1483,7 @@ direct_connect(struct fetch_req *r, int fresh)
 	if (curl_multi_add_handle(r->ctx->multi, e) != CURLM_OK)
 		return -1;
 	r->in_multi = 1;
-	r->dstate = DS_CONNECT;
+	direct_state(r, DS_CONNECT);
 	return 0;
 }
 
@@ -1587,6 +1607,60 @@ direct_end_waits(int fd)
 	if (n == 0)
 		return 1;
 	return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/*
+ * The most one direct body read of r takes: buffer_size (FETCH_DIRECT_READ
+ * when 0), but the n direct requests under way share the budget, budget
+ * / n each, not below FETCH_DIRECT_MIN_READ. Asked again at every read, so a
+ * share follows the count as transfers begin and end: one transfer alone
+ * reads big (fewer loop turns per byte), many together stay within the
+ * budget. Above one chain (direct_recv_body) it is whole chains, a
+ * multiple of the chain size; a share below one is a power of two
+ * less a chain header (evbuffer allocates chains in powers of two).
+ */
+static size_t
+direct_read_size(const struct fetch_req *r)
+{
+	size_t	want, share, p = FETCH_DIRECT_MIN_READ, chain = r->ctx->direct_chain;
+
+	want = r->buffer_size > 0 ? (size_t)r->buffer_size : FETCH_DIRECT_READ;
+	share = r->ctx->direct_budget / (r->ctx->ndirect > 0 ? r->ctx->ndirect : 1);
+	if (share < FETCH_DIRECT_MIN_READ)
+		share = FETCH_DIRECT_MIN_READ;
+	if (share < want && share < chain) {
+		while (p <= share / 2)
+			p *= 2;
+		want = p - FETCH_CHAIN_HEADER;
+	} else if (share < want)
+		want = share;
+	if (want > chain)
+		want = want / chain * chain;
+	return want;
+}
+
+/*
+ * Read up to want body bytes into r->dbuf, in chains of at most the chain
+ * size (FETCH_DIRECT_CHAIN): every large chain has one size, so the heap
+ * reuses freed ones whatever the shares were (mixed sizes fragmented it:
+ * a process that had read 4 MiB chains alone later held more for 8
+ * transfers of 2 MiB). Returns as direct_recv; an end or error met after
+ * some bytes is left to the next read.
+ */
+static ssize_t
+direct_recv_body(struct fetch_req *r, size_t want)
+{
+	size_t	total = 0, chunk, chain = r->ctx->direct_chain;
+	ssize_t	got;
+
+	for (;;) {
+		chunk = want - total < chain ? want - total : chain;
+		if ((got = direct_recv(r, chunk)) <= 0)
+			return total > 0 ? (ssize_t)total : got;
+		total += (size_t)got;
+		if ((size_t)got < chunk || total == want)
+			return (ssize_t)total;
+	}
 }
 
 /* "HTTP/1.x NNN[ reason]" (len bytes, no CRLF): the status, or -1. */
@@ -1722,7 +1796,7 @@ direct_head(struct fetch_req *r, size_t headlen)
 		return;
 	}
 	evbuffer_drain(r->dbuf, headlen);
-	r->dstate = DS_BODY;
+	direct_state(r, DS_BODY);
 	r->ctx->stats.direct++;
 	if (deliver_headers(r, r->dstatus) == -1) {
 		direct_fail(r, "aborted by the caller");
@@ -1750,7 +1824,6 @@ direct_read(struct fetch_req *r)
 	size_t			want, bufsz;
 	ssize_t			got;
 
-	bufsz = r->buffer_size > 0 ? (size_t)r->buffer_size : FETCH_DIRECT_READ;
 	for (;;) {
 		if (r->dstate == DS_HEAD) {
 			got = direct_recv(r, 16384);
@@ -1785,8 +1858,9 @@ direct_read(struct fetch_req *r)
 			}
 			continue;
 		}
+		bufsz = direct_read_size(r);
 		want = r->dremain < bufsz ? (size_t)r->dremain : bufsz;
-		got = direct_recv(r, want);
+		got = direct_recv_body(r, want);
 		if (got == -2)
 			return;
 		if (got <= 0) {
@@ -1852,7 +1926,7 @@ direct_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	event_del(r->dwev);
-	r->dstate = DS_HEAD;
+	direct_state(r, DS_HEAD);
 	direct_idle_tv(r, &tv);
 	event_add(r->drev, &tv);
 }
@@ -1917,7 +1991,7 @@ direct_begin(struct fetch_req *r, int now)
 		direct_end(r);
 		return -1;
 	}
-	r->dstate = DS_SEND;
+	direct_state(r, DS_SEND);
 	if (now)
 		direct_write_cb(r->dfd, EV_WRITE, r);
 	else {
@@ -2159,6 +2233,19 @@ fetch_req_resume(struct fetch_req *r)
 	curl_easy_pause(r->easy, CURLPAUSE_CONT);
 	r->ctx->in_curl--;
 	reap(r->ctx);
+}
+
+size_t
+fetch_req_read_size(const struct fetch_req *r)
+{
+	return direct_read_size(r);
+}
+
+void
+fetch_ctx_set_direct_budget(struct fetch_ctx *ctx, size_t budget, size_t chain)
+{
+	ctx->direct_budget = budget;
+	ctx->direct_chain = chain;
 }
 
 void

@@ -153,6 +153,10 @@ int		 notary_get(struct notary *, const struct notary_server *,
 #define FETCH_MAX_POST_LEN	(1024 * 1024)	/* a POST request body */
 #define FETCH_DIRECT_IDLE_S	60		/* a direct request's idle limit by default */
 #define FETCH_DIRECT_READ	(256 * 1024)	/* a direct read without buffer_size */
+#define FETCH_DIRECT_BUDGET	(16 * 1024 * 1024)	/* direct reads at once, all together */
+#define FETCH_DIRECT_MIN_READ	(64 * 1024)	/* ... but one read at least this */
+#define FETCH_CHAIN_HEADER	512		/* room left for an evbuffer chain's header */
+#define FETCH_DIRECT_CHAIN	(2 * 1024 * 1024 - FETCH_CHAIN_HEADER)	/* bytes in one chain at most */
 #define FETCH_DIRECT_IDLE_MAX	16		/* kept-alive direct connections, all origins */
 #define FETCH_DIRECT_KEEP_S	30		/* ... each kept this long at most */
 
@@ -242,6 +246,15 @@ struct fetch_stats {
 	uint64_t	retried;	/* ... of them, sent again on a new one: the kept one had gone */
 };
 void		 fetch_get_stats(const struct fetch_ctx *, struct fetch_stats *);
+/*
+ * The bytes the direct requests under way share per read (budget,
+ * FETCH_DIRECT_BUDGET unless set): each read takes at most its share, in
+ * evbuffer chains of at most chain bytes (FETCH_DIRECT_CHAIN; a chain
+ * header and chain should fill a power of two).
+ */
+void		 fetch_ctx_set_direct_budget(struct fetch_ctx *, size_t budget, size_t chain);
+/* The most the next direct body read of a request would take now. */
+size_t		 fetch_req_read_size(const struct fetch_req *);
 /* Deliver body bytes again after on_data returned 1. */
 void		 fetch_req_resume(struct fetch_req *);
 /* Stop and free the request; no handler is called afterwards. */

@@ -1414,7 +1414,7 @@ cli_serve(int argc, char **argv)
 	 * heap, and keep chains out of mmap. What stays mapped is bounded by
 	 * what the transfers hold (server_int.h, PROXY_STREAM_BUFSZ).
 	 */
-	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 2 * PROXY_STREAM_BUFSZ);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if (server_setup(&srv, path, NULL, 1) == -1)
 		goto out;

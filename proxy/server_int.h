@@ -47,19 +47,20 @@
 #define PROXY_INDEX_INTERVAL	30		/* seconds between indexings of one repository */
 #define PROXY_MAX_POLICY_RESOLVES 256		/* tags resolved under required roles per verdict */
 /*
- * Blob streaming: an upstream read and a client write of up to BUFSZ (a
- * direct read fills one evbuffer chain of 2 MiB; curl caps its reads at
- * 512 KiB). A direct read pauses while any of its bytes wait for the
- * client, so a transfer holds one chain (BUFSZ); pausing it costs nothing.
- * Through curl, where a pause and resume cost system calls, the upstream
- * pauses while more than HWM waits and resumes below LWM (at most HWM +
- * 512 KiB held). Reads of 2 MiB rather than 1 MiB took a third of the
- * loop turns per byte and about 9 % more MB/s with one client (make
- * bench), within 32 MiB with 8 clients.
+ * Blob streaming: an upstream read and a client write of up to BUFSZ. A
+ * direct read fills one evbuffer chain, of 4 MiB at most and less when
+ * several transfers share fetch's FETCH_DIRECT_BUDGET (16 MiB: 2 MiB each
+ * for 8); curl caps its reads at 512 KiB. A direct read pauses while any
+ * of its bytes wait for the client, so a transfer holds one chain; pausing
+ * it costs nothing. Through curl, where a pause and resume cost system
+ * calls, the upstream pauses while more than HWM waits and resumes below
+ * LWM (at most HWM + 512 KiB held). Larger reads take fewer loop turns
+ * per byte: with one client, reads of 4 MiB moved about 10 % more MB/s
+ * than reads of 2 MiB, and 2 MiB about 9 % more than 1 MiB (make bench).
  */
 #define PROXY_STREAM_HWM	(512 * 1024)	/* client output buffered before pausing curl */
 #define PROXY_STREAM_LWM	(128 * 1024)	/* ... and drained below this before resuming */
-#define PROXY_STREAM_BUFSZ	(2 * 1024 * 1024)	/* one upstream read / one client write of a blob */
+#define PROXY_STREAM_BUFSZ	(4 * 1024 * 1024)	/* one upstream read / one client write of a blob */
 #define PROXY_LOW_SPEED_BPS	1		/* upstream slower than this ... */
 #define PROXY_LOW_SPEED_S	60		/* ... for this long is dropped */
 #define PROXY_MAX_INFLIGHT	10000		/* requests served at once */

@@ -288,8 +288,7 @@ stream_pass(struct preq *p, uint64_t max_len, int follow)
 		u.o.timeout_ms = 0;
 		u.so.low_speed_bps = PROXY_LOW_SPEED_BPS;
 		u.so.low_speed_s = PROXY_LOW_SPEED_S;
-		/* evbuffer rounds a chain up to a power of two with its header: fit one */
-		u.so.buffer_size = PROXY_STREAM_BUFSZ - 512;
+		u.so.buffer_size = PROXY_STREAM_BUFSZ;
 		/* no total timeout above: a direct read applies low_speed_s as its idle limit */
 		u.so.direct = !p->head;
 		stream_bulk(p);

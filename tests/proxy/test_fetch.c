@@ -1069,6 +1069,8 @@ struct dreq {
 	size_t			 offset;
 	size_t			 got;
 	size_t			 maxbuf;	/* the largest on_buffer delivery */
+	int			 maxchains;	/* ... the most chains in one */
+	size_t			 maxchain;	/* ... the largest chain */
 	int			 bad;		/* a byte off the pattern */
 	int			 pause_at;	/* return 1 from this delivery (1-based) */
 	int			 abort_at;	/* return -1 from this delivery */
@@ -1167,6 +1169,17 @@ d_buffer(struct fetch_req *r, struct evbuffer *buf, void *arg)
 	d->nbuf++;
 	if (len > d->maxbuf)
 		d->maxbuf = len;
+	if ((n = evbuffer_peek(buf, -1, NULL, NULL, 0)) > d->maxchains)
+		d->maxchains = n;
+	if (n > 0 && n <= 64) {
+		struct evbuffer_iovec	v[64];
+		int			i;
+
+		evbuffer_peek(buf, -1, NULL, v, n);
+		for (i = 0; i < n; i++)
+			if (v[i].iov_len > d->maxchain)
+				d->maxchain = v[i].iov_len;
+	}
 	if (d->probe) {
 		struct evbuffer_iovec v;
 
@@ -1586,6 +1599,76 @@ UNIT_TEST(direct_pause_then_upstream_dies)
 	T_CONTAINS(d.error, "with 50000 body bytes still to come");
 	T_EQ_INT(d.got, 50000);
 	T_EQ_INT(d.bad, 0);
+	env_free(&e);
+}
+
+/*
+ * The direct requests under way share the read budget, counted from their
+ * start: each read takes at most budget / n, as whole chains of at most
+ * the chain size, or below one chain a power of two less a chain header,
+ * never below FETCH_DIRECT_MIN_READ. The deliveries keep to it.
+ */
+UNIT_TEST(direct_reads_share_the_budget)
+{
+	struct env			e;
+	struct dreq			d[3];
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+	int				i, never = 0;
+	const size_t			budget = 512 * 1024, chain = 64 * 1024 - FETCH_CHAIN_HEADER;
+	const size_t			len = 8 * 1024 * 1024;
+
+	env_init(&e);
+	e.srv->blob_len = len;
+	fetch_ctx_set_direct_budget(e.fc, budget, chain);
+	so.buffer_size = 4 * 1024 * 1024;
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 3; i++) {
+		d[i].pattern = 1;
+		d[i].pause_at = 1;
+		T_EQ_INT(dstart(&e, "/blob", &o, &so, &d[i]), 0);
+	}
+	/* under way from the start, before any byte came */
+	T_EQ_INT(fetch_req_read_size(d[0].req), 2 * chain);	/* a share of 170 KiB: 2 chains */
+	for (i = 0; i < 3; i++)
+		T_EQ_INT(tsrv_run_until(e.base, &d[i].nbuf, 1, 5000), 0);
+	tsrv_run_until(e.base, &never, 1, 200);
+	/* d[0] reads while the others wait, paused */
+	d[0].maxbuf = 0;
+	fetch_req_resume(d[0].req);
+	T_EQ_INT(tsrv_run_until(e.base, &d[0].done, 1, 20000), 0);
+	T_EQ_INT(d[0].status, 200);
+	T_EQ_INT(d[0].got, len);
+	T_EQ_INT(d[0].bad, 0);
+	T_ASSERT(d[0].maxbuf <= 2 * chain);
+	T_ASSERT(d[0].maxchain <= chain + FETCH_CHAIN_HEADER);	/* what its allocation holds */
+	/* two left: 4 chains each */
+	T_EQ_INT(fetch_req_read_size(d[1].req), 4 * chain);
+	d[1].maxbuf = 0;
+	fetch_req_resume(d[1].req);
+	T_EQ_INT(tsrv_run_until(e.base, &d[1].done, 1, 20000), 0);
+	T_EQ_INT(d[1].got, len);
+	T_EQ_INT(d[1].bad, 0);
+	T_ASSERT(d[1].maxbuf <= 4 * chain);
+	/* alone: 8 chains, then the caller's buffer_size caps it */
+	T_EQ_INT(fetch_req_read_size(d[2].req), 8 * chain);
+	fetch_ctx_set_direct_budget(e.fc, 64 * 1024 * 1024, chain);
+	T_EQ_INT(fetch_req_read_size(d[2].req), (4 * 1024 * 1024) / chain * chain);
+	/* below one chain: a power of two less a chain header */
+	fetch_ctx_set_direct_budget(e.fc, 3 * 128 * 1024, FETCH_DIRECT_CHAIN);
+	T_EQ_INT(fetch_req_read_size(d[2].req), 256 * 1024 - FETCH_CHAIN_HEADER);
+	/* never below the floor */
+	fetch_ctx_set_direct_budget(e.fc, 1024, FETCH_DIRECT_CHAIN);
+	T_EQ_INT(fetch_req_read_size(d[2].req), FETCH_DIRECT_MIN_READ - FETCH_CHAIN_HEADER);
+	fetch_ctx_set_direct_budget(e.fc, 3 * 128 * 1024, FETCH_DIRECT_CHAIN);
+	d[2].maxbuf = 0;
+	d[2].maxchains = 0;
+	fetch_req_resume(d[2].req);
+	T_EQ_INT(tsrv_run_until(e.base, &d[2].done, 1, 20000), 0);
+	T_EQ_INT(d[2].got, len);
+	T_EQ_INT(d[2].bad, 0);
+	T_ASSERT(d[2].maxbuf <= 256 * 1024 - FETCH_CHAIN_HEADER);
+	T_EQ_INT(d[2].maxchains, 1);
 	env_free(&e);
 }
 
