@@ -145,6 +145,7 @@ struct fetch_req {
 	uint64_t		 dremain;	/* body bytes still to come */
 	int			 dstatus;
 	int			 dkeep;		/* the response lets the connection be kept */
+	int			 dend;		/* the upstream's end or an error waits behind the bytes */
 	int			 dreused;	/* sent on a kept-alive connection */
 };
 
@@ -164,11 +165,12 @@ struct fetch_ctx {
 	size_t			 nhints;
 	size_t			 hint_next;	/* next slot to overwrite when full */
 	int			 env_proxy;	/* a proxy is set in the environment: no direct requests */
+	int			 early_close;	/* the loop reports a peer's end (EV_CLOSED) */
 	struct fetch_stats	 stats;
 	LIST_HEAD(idlelist, idle) idle;		/* newest first */
 	size_t			 nidle;
 	size_t			 direct_budget;	/* shared by the direct reads under way */
-	size_t			 direct_chain;	/* body bytes in one chain at most */
+	size_t			 direct_chain;	/* bytes in one block of a direct read */
 	size_t			 ndirect;	/* direct requests under way (not DS_NONE) */
 };
 
@@ -393,6 +395,7 @@ fetch_ctx_new(struct event_base *base)
 	}
 	evtimer_assign(&ctx->timer, base, timer_ev_cb, ctx);
 	ctx->env_proxy = env_proxy();
+	ctx->early_close = (event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE) != 0;
 	ctx->direct_budget = FETCH_DIRECT_BUDGET;
 	ctx->direct_chain = FETCH_DIRECT_CHAIN;
 	curl_multi_setopt(ctx->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
@@ -1591,19 +1594,27 @@ direct_recv(struct fetch_req *r, size_t want)
 }
 
 /*
- * After a short read of fd: 1 when the end of the stream or an error waits
- * there (it came with the bytes read, or while the read event was ignored
- * during a pause, and raises no edge of its own), else 0: nothing, or
- * bytes that came since, which raise their own edge. Peeks, so a trickle
- * is not read in small pieces.
+ * After a short read of r: 1 when the end of the stream or an error waits
+ * in the socket (it came with the bytes read and raises no edge of its
+ * own), else 0: nothing, or bytes that came since, which raise their own
+ * edge. The loop tells with the event that brought the bytes: EV_CLOSED
+ * for the peer's end, EV_WRITE (never asked for) for an error or hang-up.
+ * A paused request's event is off the loop and added again on resume,
+ * when epoll reports what the socket holds by then, so an end that came
+ * during the pause is told alike. A loop without EV_CLOSED costs a peek
+ * instead, which reads no bytes (a trickle is not read in small pieces).
  */
 static int
-direct_end_waits(int fd)
+direct_end_waits(struct fetch_req *r)
 {
 	char	c;
 	ssize_t	n;
 
-	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r->dend)
+		return 1;
+	if (r->ctx->early_close)
+		return 0;
+	n = recv(r->dfd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0)
 		return 1;
 	return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
@@ -1615,9 +1626,8 @@ direct_end_waits(int fd)
  * / n each, not below FETCH_DIRECT_MIN_READ. Asked again at every read, so a
  * share follows the count as transfers begin and end: one transfer alone
  * reads big (fewer loop turns per byte), many together stay within the
- * budget. Above one chain (direct_recv_body) it is whole chains, a
- * multiple of the chain size; a share below one is a power of two
- * less a chain header (evbuffer allocates chains in powers of two).
+ * budget. Above one block (direct_recv_body) it is whole blocks; a share
+ * below one is a power of two, as the blocks of a short read are.
  */
 static size_t
 direct_read_size(const struct fetch_req *r)
@@ -1631,7 +1641,7 @@ direct_read_size(const struct fetch_req *r)
 	if (share < want && share < chain) {
 		while (p <= share / 2)
 			p *= 2;
-		want = p - FETCH_CHAIN_HEADER;
+		want = p;
 	} else if (share < want)
 		want = share;
 	if (want > chain)
@@ -1639,28 +1649,73 @@ direct_read_size(const struct fetch_req *r)
 	return want;
 }
 
+/* evbuffer's cleanup of a block direct_recv_body() read into. */
+static void
+direct_block_free(const void *data, size_t len, void *block)
+{
+	(void)data;
+	(void)len;
+	free(block);
+}
+
 /*
- * Read up to want body bytes into r->dbuf, in chains of at most the chain
- * size (FETCH_DIRECT_CHAIN): every large chain has one size, so the heap
- * reuses freed ones whatever the shares were (mixed sizes fragmented it:
- * a process that had read 4 MiB chains alone later held more for 8
- * transfers of 2 MiB). Returns as direct_recv; an end or error met after
- * some bytes is left to the next read.
+ * Read up to want body bytes (at most what the socket holds, FIONREAD)
+ * with one readv(2) into blocks of the chain size, added to r->dbuf by
+ * reference: the caller takes them without a copy, and each is freed
+ * when its bytes are gone. Every full block has one size, so the heap
+ * reuses freed ones whatever the shares were (chains of mixed sizes
+ * fragmented it: a process that had read 4 MiB chains alone later held
+ * more for 8 transfers of 2 MiB); a short last block is a power of two,
+ * so a small read holds little. Returns as direct_recv().
  */
 static ssize_t
 direct_recv_body(struct fetch_req *r, size_t want)
 {
-	size_t	total = 0, chunk, chain = r->ctx->direct_chain;
-	ssize_t	got;
+	struct iovec	v[FETCH_DIRECT_MAX_BLOCKS];
+	size_t		chain = r->ctx->direct_chain, left, sz, len;
+	ssize_t		got, rc = -1;
+	int		avail, n, i;
 
-	for (;;) {
-		chunk = want - total < chain ? want - total : chain;
-		if ((got = direct_recv(r, chunk)) <= 0)
-			return total > 0 ? (ssize_t)total : got;
-		total += (size_t)got;
-		if ((size_t)got < chunk || total == want)
-			return (ssize_t)total;
+	if (ioctl(r->dfd, FIONREAD, &avail) == 0 && avail >= 0 && (size_t)avail < want)
+		want = avail > 0 ? (size_t)avail : 1;
+	memset(v, 0, sizeof(v));
+	for (n = 0, left = want; left > 0 && n < FETCH_DIRECT_MAX_BLOCKS; n++) {
+		v[n].iov_len = left < chain ? left : chain;
+		for (sz = 4096; sz < v[n].iov_len; sz *= 2)
+			;
+		if ((v[n].iov_base = malloc(v[n].iov_len == chain ? chain : sz)) == NULL) {
+			errno = ENOMEM;
+			goto out;
+		}
+		left -= v[n].iov_len;
 	}
+	got = readv(r->dfd, v, n);
+	if (got <= 0) {
+		if (got == 0)
+			rc = 0;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			rc = -2;
+		goto out;
+	}
+	for (i = 0, left = (size_t)got; i < n && left > 0; i++) {
+		len = v[i].iov_len < left ? v[i].iov_len : left;
+		if (evbuffer_add_reference(r->dbuf, v[i].iov_base, len, direct_block_free,
+		    v[i].iov_base) == -1) {
+			errno = ENOMEM;	/* -1: bytes read are lost, the request fails */
+			goto out;
+		}
+		v[i].iov_base = NULL;	/* r->dbuf's now */
+		left -= len;
+	}
+	rc = got;
+out:
+	for (i = 0; i < n; i++) {
+		int saved = errno;
+
+		free(v[i].iov_base);
+		errno = saved;
+	}
+	return rc;
 }
 
 /* "HTTP/1.x NNN[ reason]" (len bytes, no CRLF): the status, or -1. */
@@ -1746,8 +1801,15 @@ direct_deliver(struct fetch_req *r)
 		finish(r, r->dstatus, NULL);
 		return -1;
 	}
-	if (rc == 1)
-		r->pause_wanted = 1;	/* the read event stays: see direct_read_cb */
+	if (rc == 1) {
+		/*
+		 * Off the loop while paused: an upstream still sending would
+		 * wake it for every segment, for nothing (the idle limit is
+		 * off too). The resume reads what came meanwhile.
+		 */
+		r->pause_wanted = 1;
+		event_del(r->drev);
+	}
 	return 0;
 }
 
@@ -1876,7 +1938,7 @@ direct_read(struct fetch_req *r)
 		}
 		if (direct_deliver(r) == -1 || r->pause_wanted)
 			return;
-		if ((size_t)got < want && !direct_end_waits(r->dfd))
+		if ((size_t)got < want && !direct_end_waits(r))
 			return;		/* drained; the next readable event brings more */
 	}
 }
@@ -1888,6 +1950,8 @@ direct_read_cb(evutil_socket_t fd, short what, void *arg)
 	char			 msg[96];
 
 	(void)fd;
+	if (what & (EV_CLOSED | EV_WRITE))
+		r->dend = 1;	/* see direct_end_waits */
 	if (r->pause_wanted)
 		return;		/* the caller's client is behind: neither read nor time out */
 	if (what & EV_TIMEOUT) {
@@ -1983,7 +2047,7 @@ direct_begin(struct fetch_req *r, int now)
 
 	if (evutil_make_socket_nonblocking(r->dfd) == -1 ||
 	    (r->dbuf = evbuffer_new()) == NULL ||
-	    (r->drev = event_new(r->ctx->base, r->dfd, EV_READ | EV_PERSIST | EV_ET,
+	    (r->drev = event_new(r->ctx->base, r->dfd, EV_READ | EV_PERSIST | EV_ET | EV_CLOSED,
 	    direct_read_cb, r)) == NULL ||
 	    (r->dwev = event_new(r->ctx->base, r->dfd, EV_WRITE | EV_PERSIST,
 	    direct_write_cb, r)) == NULL ||
@@ -2223,7 +2287,11 @@ fetch_req_resume(struct fetch_req *r)
 		return;
 	r->pause_wanted = 0;
 	if (r->dstate == DS_BODY) {
-		/* edge-triggered: bytes that came while paused raise no new event */
+		struct timeval tv;
+
+		/* edge-triggered, and off while paused: what came meanwhile raised no event */
+		direct_idle_tv(r, &tv);
+		event_add(r->drev, &tv);
 		event_active(r->drev, EV_READ, 0);
 		return;
 	}

@@ -155,8 +155,8 @@ int		 notary_get(struct notary *, const struct notary_server *,
 #define FETCH_DIRECT_READ	(256 * 1024)	/* a direct read without buffer_size */
 #define FETCH_DIRECT_BUDGET	(16 * 1024 * 1024)	/* direct reads at once, all together */
 #define FETCH_DIRECT_MIN_READ	(64 * 1024)	/* ... but one read at least this */
-#define FETCH_CHAIN_HEADER	512		/* room left for an evbuffer chain's header */
-#define FETCH_DIRECT_CHAIN	(2 * 1024 * 1024 - FETCH_CHAIN_HEADER)	/* bytes in one chain at most */
+#define FETCH_DIRECT_CHAIN	(1024 * 1024)	/* bytes in one block of a direct read */
+#define FETCH_DIRECT_MAX_BLOCKS	32		/* ... blocks in one read at most */
 #define FETCH_DIRECT_IDLE_MAX	16		/* kept-alive direct connections, all origins */
 #define FETCH_DIRECT_KEEP_S	30		/* ... each kept this long at most */
 
@@ -249,8 +249,8 @@ void		 fetch_get_stats(const struct fetch_ctx *, struct fetch_stats *);
 /*
  * The bytes the direct requests under way share per read (budget,
  * FETCH_DIRECT_BUDGET unless set): each read takes at most its share, in
- * evbuffer chains of at most chain bytes (FETCH_DIRECT_CHAIN; a chain
- * header and chain should fill a power of two).
+ * blocks of chain bytes (FETCH_DIRECT_CHAIN) that the delivered evbuffer
+ * holds by reference.
  */
 void		 fetch_ctx_set_direct_budget(struct fetch_ctx *, size_t budget, size_t chain);
 /* The most the next direct body read of a request would take now. */

@@ -20,7 +20,7 @@
 # Results: stdout and build/bench-results.txt.
 #
 # Knobs: BENCH_SECONDS (10), BENCH_HEAD_COUNT (10000), BENCH_BLOB_MIB (512),
-# BENCH_BLOB_ROUNDS (9),
+# BENCH_BLOB_ROUNDS (10),
 # BENCH_PARTS (which measurements: "manifest head blob"), BENCH_KEEP=1 keeps
 # the temp dir.
 set -euo pipefail
@@ -315,7 +315,7 @@ declare -A MBS MBS_R BNOTE BCPU BTICKS BBYTES BWALL
 # Each figure is the median of BLOB_ROUNDS rounds, the targets interleaved
 # within a round: one 512 MiB download takes half a second, too short for
 # one sample to stand for the machine.
-BLOB_ROUNDS=${BENCH_BLOB_ROUNDS:-9}
+BLOB_ROUNDS=${BENCH_BLOB_ROUNDS:-10}
 median() {	# numbers -> their median
 	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
@@ -406,15 +406,20 @@ blob_nginx() {	# CLIENTS
 	[ "$n" != 8 ] || [ -z "$NGX_WORKER" ] || rss_sampler_stop
 }
 # The two proxies take turns going first (odd rounds dctproxy, even rounds
-# nginx), so neither always meets the machine in the same state.
+# nginx; with an even count of rounds each goes first as often), so neither
+# always meets the machine in the same state. A 1-client download is short
+# (half a second): each round runs two per proxy, in mirrored order (A B B
+# A), for twice the samples at little cost.
 for round in $(seq 1 "$BLOB_ROUNDS"); do
 	for n in 1 8; do
 		part blob || break
 		say "round $round of $BLOB_ROUNDS"
 		if [ $(( round % 2 )) = 1 ]; then
 			blob_dctproxy "$n"; blob_nginx "$n"
+			[ "$n" != 1 ] || { blob_nginx "$n"; blob_dctproxy "$n"; }
 		else
 			blob_nginx "$n"; blob_dctproxy "$n"
+			[ "$n" != 1 ] || { blob_dctproxy "$n"; blob_nginx "$n"; }
 		fi
 		run_blob registry "$LAB_REGISTRY" "$n"
 	done
@@ -483,7 +488,7 @@ g() { local v=${1:-}; echo "${v:--}"; }
 			"${BNOTE[$t-1]:-}${BNOTE[$t-8]:-}"
 	done
 	echo "  (registry = direct, no proxy: the upstream's own ceiling)"
-	echo "  medians of $BLOB_ROUNDS rounds; every round's MB/s, 1 client | 8 clients:"
+	echo "  medians of $(( BLOB_ROUNDS * 2 )) downloads (1 client) and $BLOB_ROUNDS rounds (8 clients); every MB/s, 1 client | 8 clients:"
 	for t in dctproxy nginx-proxy registry; do
 		printf '    %-14s %s |%s\n' "$t" "${MBS_R[$t-1]:-}" "${MBS_R[$t-8]:-}"
 	done

@@ -1604,9 +1604,9 @@ UNIT_TEST(direct_pause_then_upstream_dies)
 
 /*
  * The direct requests under way share the read budget, counted from their
- * start: each read takes at most budget / n, as whole chains of at most
- * the chain size, or below one chain a power of two less a chain header,
- * never below FETCH_DIRECT_MIN_READ. The deliveries keep to it.
+ * start: each read takes at most budget / n, as whole blocks of the chain
+ * size, or below one block a power of two, never below
+ * FETCH_DIRECT_MIN_READ. The deliveries keep to it.
  */
 UNIT_TEST(direct_reads_share_the_budget)
 {
@@ -1615,7 +1615,7 @@ UNIT_TEST(direct_reads_share_the_budget)
 	struct fetch_opts		o = dopts();
 	struct fetch_stream_opts	so = dsopts();
 	int				i, never = 0;
-	const size_t			budget = 512 * 1024, chain = 64 * 1024 - FETCH_CHAIN_HEADER;
+	const size_t			budget = 512 * 1024, chain = 64 * 1024;
 	const size_t			len = 8 * 1024 * 1024;
 
 	env_init(&e);
@@ -1641,7 +1641,7 @@ UNIT_TEST(direct_reads_share_the_budget)
 	T_EQ_INT(d[0].got, len);
 	T_EQ_INT(d[0].bad, 0);
 	T_ASSERT(d[0].maxbuf <= 2 * chain);
-	T_ASSERT(d[0].maxchain <= chain + FETCH_CHAIN_HEADER);	/* what its allocation holds */
+	T_ASSERT(d[0].maxchain <= chain);
 	/* two left: 4 chains each */
 	T_EQ_INT(fetch_req_read_size(d[1].req), 4 * chain);
 	d[1].maxbuf = 0;
@@ -1656,10 +1656,10 @@ UNIT_TEST(direct_reads_share_the_budget)
 	T_EQ_INT(fetch_req_read_size(d[2].req), (4 * 1024 * 1024) / chain * chain);
 	/* below one chain: a power of two less a chain header */
 	fetch_ctx_set_direct_budget(e.fc, 3 * 128 * 1024, FETCH_DIRECT_CHAIN);
-	T_EQ_INT(fetch_req_read_size(d[2].req), 256 * 1024 - FETCH_CHAIN_HEADER);
+	T_EQ_INT(fetch_req_read_size(d[2].req), 256 * 1024);
 	/* never below the floor */
 	fetch_ctx_set_direct_budget(e.fc, 1024, FETCH_DIRECT_CHAIN);
-	T_EQ_INT(fetch_req_read_size(d[2].req), FETCH_DIRECT_MIN_READ - FETCH_CHAIN_HEADER);
+	T_EQ_INT(fetch_req_read_size(d[2].req), FETCH_DIRECT_MIN_READ);
 	fetch_ctx_set_direct_budget(e.fc, 3 * 128 * 1024, FETCH_DIRECT_CHAIN);
 	d[2].maxbuf = 0;
 	d[2].maxchains = 0;
@@ -1667,7 +1667,7 @@ UNIT_TEST(direct_reads_share_the_budget)
 	T_EQ_INT(tsrv_run_until(e.base, &d[2].done, 1, 20000), 0);
 	T_EQ_INT(d[2].got, len);
 	T_EQ_INT(d[2].bad, 0);
-	T_ASSERT(d[2].maxbuf <= 256 * 1024 - FETCH_CHAIN_HEADER);
+	T_ASSERT(d[2].maxbuf <= 256 * 1024);
 	T_EQ_INT(d[2].maxchains, 1);
 	env_free(&e);
 }
@@ -1713,6 +1713,35 @@ UNIT_TEST(direct_upstream_dies_mid_body)
 	T_EQ_INT(d.ndata, 0);
 	T_EQ_INT(stats(&e).direct, 1);
 	T_EQ_INT(stats(&e).fallback, 0);
+	env_free(&e);
+}
+
+/*
+ * The end of stream comes with the last bytes, in one edge: a short read
+ * does not mean the upstream is merely slow. Fails at once, not after the
+ * idle limit.
+ */
+UNIT_TEST(direct_upstream_dies_with_the_bytes)
+{
+	struct env			e;
+	struct dreq			d;
+	struct fetch_opts		o = dopts();
+	struct fetch_stream_opts	so = dsopts();
+
+	env_init(&e);
+	memset(&d, 0, sizeof(d));
+	d.pattern = 1;
+	so.buffer_size = 1024 * 1024;
+	so.low_speed_bps = 1;
+	so.low_speed_s = 30;
+	T_EQ_INT(dstart(&e, "/diefast", &o, &so, &d), 0);
+	T_EQ_INT(tsrv_run_until(e.base, &d.done, 1, 3000), 0);
+	T_EQ_INT(d.hstatus, 200);
+	T_EQ_INT(d.status, TRUST_FETCH_NETERR);
+	T_CONTAINS(d.error, "with 70000 body bytes still to come");
+	T_EQ_INT(d.got, 30000);
+	T_EQ_INT(d.bad, 0);
+	T_EQ_INT(stats(&e).direct, 1);
 	env_free(&e);
 }
 

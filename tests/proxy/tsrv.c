@@ -28,6 +28,9 @@
  *   /twoclen     200, "hello world" with Content-Length: 11 twice
  *   /lfhead      200, "hello", its head's lines ended by a bare LF, then close
  *   /okclose     200, "hello" with Content-Length and "Connection: close", then close
+ *   /diefast     Content-Length 100000, the head and 30000 body bytes in
+ *                one write(2), then shutdown(SHUT_WR) at once: the end of
+ *                stream reaches the client with the bytes, not after them
  * drop_next set: the next request on any connection is answered by closing it.
  *   /empty       200, Content-Length: 0 (the connection stays open)
  *   /chunked     200, "hello world" in two chunks
@@ -57,7 +60,7 @@
 
 #include "tests/proxy/tsrv.h"
 
-enum mode { M_IDLE, M_ENDLESS, M_BLOB, M_CLOSE_AFTER, M_SLOW };
+enum mode { M_IDLE, M_ENDLESS, M_BLOB, M_CLOSE_AFTER, M_SLOW, M_DONE };
 
 struct tconn {
 	struct tsrv		*srv;
@@ -240,6 +243,22 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
 		    "Connection: close\r\n\r\nhello");
 		c->mode = M_CLOSE_AFTER;
+	} else if (strcmp(path, "/diefast") == 0) {
+		int	fd = bufferevent_getfd(c->bev), sz = 512 * 1024;
+		char	*b;
+		size_t	k, hl;
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		if ((b = malloc(30100)) == NULL)
+			abort();
+		hl = (size_t)snprintf(b, 100, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+		for (k = 0; k < 30000; k++)
+			b[hl + k] = (char)tsrv_blob_byte(k);
+		if (write(fd, b, hl + 30000) != (ssize_t)(hl + 30000))
+			abort();	/* the test would not test what it says */
+		free(b);
+		shutdown(fd, SHUT_WR);	/* the FIN right behind the bytes */
+		c->mode = M_DONE;	/* nothing more is read or written */
 	} else if (strcmp(path, "/twoclen") == 0)
 		reply(c, "200 OK", "Content-Length: 11\r\n", "hello world");
 	else if (strcmp(path, "/empty") == 0)
