@@ -1280,12 +1280,14 @@ finish(struct fetch_req *r, int status, const char *error)
  *     the request goes out once more on a new one;
  *   - the response head is read and parsed here, capped like curl's;
  *   - a 200 or 206 with one plain Content-Length and no Transfer-Encoding
- *     is read with readv(2) into evbuffer chains that on_buffer takes
- *     without a copy; the read event is edge-triggered, so backpressure
- *     costs no system call: while paused, events are ignored and nothing is
- *     read, and fetch_req_resume() reads at once (no new edge would come
- *     for bytes that arrived meanwhile). A read shorter than asked for
- *     means the socket is drained and the next edge will come;
+ *     is read with one readv(2) per read into blocks that the evbuffer
+ *     on_buffer takes holds by reference, without a copy; the direct
+ *     requests under way share a budget per read (direct_read_size). The
+ *     read event is edge-triggered; while paused it is off the loop, and
+ *     fetch_req_resume() adds it again and reads at once (no new edge
+ *     would come for bytes that arrived meanwhile). A read shorter than
+ *     asked for drained the socket: the next edge will come, unless the
+ *     upstream's end came with the bytes (direct_end_waits);
  *   - any other answer (a 401 challenge, a redirect to object storage, an
  *     error status, a chunked or unframed body, a head whose lines end in
  *     a bare LF, which curl accepts) is dropped unread, the

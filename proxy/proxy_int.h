@@ -198,8 +198,10 @@ struct fetch_stream_opts {
 	long		 low_speed_s;	/* ... for this long (0: off) */
 	long		 buffer_size;	/* curl's receive buffer (0: curl's 16 KiB); large for bulk */
 	/*
-	 * A bulk GET: read the body straight into evbuffer chains (on_buffer),
-	 * buffer_size bytes a read at most, when the URL is plain http, no
+	 * A bulk GET: read the body straight into blocks on_buffer gets in an
+	 * evbuffer (by reference), buffer_size bytes a read at most (and at
+	 * most a share of the budget, fetch_ctx_set_direct_budget), when the
+	 * URL is plain http, no
 	 * proxy is set in the environment, timeout_ms is 0 and on_buffer is
 	 * given; the idle limit is low_speed_s (0: FETCH_DIRECT_IDLE_S). Only
 	 * a 200 or 206 with one Content-Length and no Transfer-Encoding is

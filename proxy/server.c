@@ -1407,12 +1407,12 @@ cli_serve(int argc, char **argv)
 		return serve_usage();
 	signal(SIGPIPE, SIG_IGN);
 	/*
-	 * Blob bytes pass through evbuffer chains that are allocated and
-	 * freed by the megabyte. glibc would hand the freed top of the heap
-	 * back to the kernel and fault it in again on the next chunk (page
-	 * faults were a third of the CPU time of a blob transfer); keep the
-	 * heap, and keep chains out of mmap. What stays mapped is bounded by
-	 * what the transfers hold (server_int.h, PROXY_STREAM_BUFSZ).
+	 * Blob bytes pass through blocks and evbuffer chains that are
+	 * allocated and freed by the megabyte. glibc would hand the freed top
+	 * of the heap back to the kernel and fault it in again on the next
+	 * one (page faults were a third of the CPU time of a blob transfer);
+	 * keep the heap, and keep blocks out of mmap. What stays mapped is
+	 * bounded by what the transfers hold (server_int.h).
 	 */
 	mallopt(M_MMAP_THRESHOLD, 2 * PROXY_STREAM_BUFSZ);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);

@@ -16,15 +16,16 @@
  * spares pauses, which cost curl system calls. A direct read pauses as
  * soon as any of its bytes are left queued and resumes when none are: its
  * pause is free, the client socket's own buffer feeds the client
- * meanwhile, and the transfer holds one chain at a time. The upstream Content-Length is passed on, so
- * evhttp sends the body as-is; without one the client gets chunked
- * encoding.
+ * meanwhile, and the transfer holds one read at a time. The upstream
+ * Content-Length is passed on, so evhttp sends the body as-is; without one
+ * the client gets chunked encoding.
  *
  * Blob GETs ask fetch for a direct read (fetch_stream_opts.direct: from a
- * plain-http upstream the body is read into evbuffer chains without curl's
- * copy) and take the chains in s_buffer; on a plain client connection with
- * nothing queued they are written to the socket at once, while still in
- * the cache, as nginx does. Other bodies come through s_data, copied.
+ * plain-http upstream the body is read into blocks without curl's copy)
+ * and take the evbuffer holding them in s_buffer; on a plain client
+ * connection with nothing queued they are written to the socket at once,
+ * while still in the cache, as nginx does. Other bodies come through
+ * s_data, copied.
  *
  * Failure after the status line was sent cannot be reported with a status
  * any more: the connection is closed before the promised length (or
