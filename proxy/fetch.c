@@ -145,7 +145,7 @@ struct fetch_req {
 	uint64_t		 dremain;	/* body bytes still to come */
 	int			 dstatus;
 	int			 dkeep;		/* the response lets the connection be kept */
-	int			 dend;		/* the upstream's end or an error waits behind the bytes */
+	int			 dend;		/* the upstream's end waits behind the bytes */
 	int			 dreused;	/* sent on a kept-alive connection */
 };
 
@@ -1596,15 +1596,17 @@ direct_recv(struct fetch_req *r, size_t want)
 }
 
 /*
- * After a short read of r: 1 when the end of the stream or an error waits
- * in the socket (it came with the bytes read and raises no edge of its
- * own), else 0: nothing, or bytes that came since, which raise their own
- * edge. The loop tells with the event that brought the bytes: EV_CLOSED
- * for the peer's end, EV_WRITE (never asked for) for an error or hang-up.
- * A paused request's event is off the loop and added again on resume,
- * when epoll reports what the socket holds by then, so an end that came
- * during the pause is told alike. A loop without EV_CLOSED costs a peek
- * instead, which reads no bytes (a trickle is not read in small pieces).
+ * After a short read of r: 1 when the end of the stream waits in the
+ * socket (it came with the bytes read and raises no edge of its own), else
+ * 0: nothing, or bytes that came since, which raise their own edge. The
+ * loop tells with the event that brought the bytes (EV_CLOSED). A paused
+ * request's event is off the loop and added again on resume, when epoll
+ * reports what the socket holds by then, so an end that came during the
+ * pause is told alike. A loop without EV_CLOSED costs a peek instead,
+ * which reads no bytes (a trickle is not read in small pieces). Not told:
+ * a reset that came with the last bytes (libevent reports an error or
+ * hang-up as a plain read event); the request then fails at its idle
+ * limit, as before any of this.
  */
 static int
 direct_end_waits(struct fetch_req *r)
@@ -1952,7 +1954,7 @@ direct_read_cb(evutil_socket_t fd, short what, void *arg)
 	char			 msg[96];
 
 	(void)fd;
-	if (what & (EV_CLOSED | EV_WRITE))
+	if (what & EV_CLOSED)
 		r->dend = 1;	/* see direct_end_waits */
 	if (r->pause_wanted)
 		return;		/* the caller's client is behind: neither read nor time out */
