@@ -45,7 +45,8 @@ struct entry {
 	long			 connect_timeout_ms;
 	long			 timeout_ms;
 	struct trust_repo	*repo;		/* last verified result, or NULL */
-	time_t			 fetched;
+	time_t			 fetched;	/* ... on the callers' clock */
+	time_t			 now;		/* the clock of the update in flight */
 	struct trust_update	*u;		/* update in flight */
 	int			 fetch_failed;	/* the update in flight reported a fetch failure */
 	size_t			 nwaiters;
@@ -274,7 +275,7 @@ done(struct entry *e)
 	e->u = NULL;
 	trust_repo_free(e->repo);
 	e->repo = repo;
-	e->fetched = time(NULL);
+	e->fetched = e->now;
 	finish(e, e->repo, NULL);
 }
 
@@ -289,7 +290,7 @@ failed(struct entry *e, const struct trust_error *uerr)
 	e->u = NULL;
 	/* unreachable server: an earlier, unexpired verdict stands */
 	if (err.code == TRUST_E_UNAVAILABLE && e->repo != NULL &&
-	    time(NULL) <= trust_repo_expires(e->repo)) {
+	    e->now <= trust_repo_expires(e->repo)) {
 		finish(e, e->repo, NULL);
 		return;
 	}
@@ -372,6 +373,7 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 		return 0;
 	}
 	e->fetch_failed = 0;
+	e->now = now;
 	e->u = trust_update_new(gun, pins, cached, now);
 	trust_state_free(cached);
 	if (e->u == NULL) {

@@ -126,8 +126,10 @@ typedef void	(*notary_cb)(const struct trust_repo *, const struct trust_error *,
  * Verified trust data of gun from server under pins (both borrowed until
  * the callback). Results are cached per (GUN, server URL, pins->key):
  * pins->key must be set (config_pins_key). Concurrent requests for one
- * GUN share one update. Returns 0, or -1 (cb not called) on out of
- * memory or without pins->key.
+ * GUN share one update. now is the clock for all of it: verification,
+ * freshness, and the fallback to an unexpired result when the server
+ * fails (the update's own now). Returns 0, or -1 (cb not called) on out
+ * of memory or without pins->key.
  */
 int		 notary_get(struct notary *, const struct notary_server *,
 		    const char *gun, const struct trust_pins *, time_t now,

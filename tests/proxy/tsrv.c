@@ -156,6 +156,45 @@ head_bytes(struct tconn *c, size_t n)
 	evbuffer_add_printf(out, "Content-Length: 2\r\n\r\nok");
 }
 
+/*
+ * TUF metadata from tuf_dir, or a 404: name is a file there (no '/', no
+ * leading '.'); <role>.<sha256 hex>.json, as Notary clients ask by hash,
+ * is <role>.json.
+ */
+static void
+tuf_file(struct tconn *c, const char *name)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	const char	*dot = strchr(name, '.');
+	char		 file[256], path[4096];
+	FILE		*f = NULL;
+	char		*body = NULL;
+	long		 len;
+
+	c->srv->ntuf++;
+	if (dot != NULL && strlen(dot) == 1 + 64 + 5 &&
+	    strspn(dot + 1, "0123456789abcdef") == 64 && strcmp(dot + 65, ".json") == 0)
+		snprintf(file, sizeof(file), "%.*s.json", (int)(dot - name), name);
+	else
+		snprintf(file, sizeof(file), "%s", name);
+	if (strchr(file, '/') != NULL || file[0] == '.' ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", c->srv->tuf_dir, file) >= sizeof(path) ||
+	    (f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
+	    (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (body = malloc((size_t)len + 1)) == NULL ||
+	    fread(body, 1, (size_t)len, f) != (size_t)len) {
+		reply(c, "404 Not Found", NULL, "{\"errors\":[{\"code\":\"METADATA_NOT_FOUND\"}]}");
+		goto out;
+	}
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n"
+	    "Content-Type: application/json\r\n\r\n", len);
+	evbuffer_add(out, body, (size_t)len);
+out:
+	free(body);
+	if (f != NULL)
+		fclose(f);
+}
+
 static void
 handle(struct tconn *c, const char *method, const char *path, const char *head)
 {
@@ -168,6 +207,21 @@ handle(struct tconn *c, const char *method, const char *path, const char *head)
 	s->nrequests++;
 	snprintf(s->last_path, sizeof(s->last_path), "%s", path);
 	snprintf(s->last_head, sizeof(s->last_head), "%s", head);
+	if (s->fail_all) {
+		reply(c, "503 Service Unavailable", NULL, "down");
+		return;
+	}
+	if (s->tuf_dir != NULL && strncmp(path, "/v2/", 4) == 0 &&
+	    (q = strstr(path, "/_trust/tuf/")) != NULL) {
+		snprintf(body, sizeof(body), "\r\nAuthorization: Basic %s\r\n",
+		    s->tuf_basic != NULL ? s->tuf_basic : "");
+		if (s->tuf_basic != NULL && strstr(head, body) == NULL)
+			reply(c, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"notary\"\r\n",
+			    "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
+		else
+			tuf_file(c, q + 12);
+		return;
+	}
 	if (strncmp(path, "/v2/", 4) == 0 && (q = strstr(path, "/blobs/sha256:")) != NULL) {
 		switch (q[14]) {
 		case 'b':

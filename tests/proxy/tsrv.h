@@ -38,6 +38,12 @@ struct tsrv {
 	int				 blobs_done;	/* /blob bodies handed whole to the kernel */
 	int				 nconns;	/* open connections */
 	int				 nheld;		/* of them, held unanswered (/slow, hold_token) */
+	/* set: GET /v2/<GUN>/_trust/tuf/<file> serves tuf_dir/<file> (404 when missing) */
+	const char			*tuf_dir;
+	int				 ntuf;		/* ... such requests */
+	int				 fail_all;	/* set: every request is answered 503 */
+	/* set: TUF requests without "Authorization: Basic <tuf_basic>" get a Basic challenge */
+	const char			*tuf_basic;
 	/* for /blob: a large body with a known pattern */
 	size_t				 blob_len;
 	struct tconn			*conns;		/* open connections */
