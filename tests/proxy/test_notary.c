@@ -128,6 +128,11 @@ UNIT_TEST(notary_verifies_then_answers_from_the_cache)
 	T_EQ_INT(g.ok, 1);
 	T_EQ_STR(g.sha, LICENSE_SHA);
 	T_EQ_INT(e.srv->ntuf, nreq);
+	/* a reload that shortens the freshness applies to the cached result */
+	notary_set_freshness(e.n, 0);
+	get(&e, &e.ns, &e.pins, &g);
+	T_EQ_INT(g.ok, 1);
+	T_EQ_INT(e.srv->ntuf, 2 * nreq);
 	nenv_free(&e);
 }
 
