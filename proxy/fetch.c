@@ -136,7 +136,6 @@ struct fetch_req {
 	int			 in_multi;
 
 	/* a direct request (see "direct" below) */
-	int			 direct;	/* asked for and possible: the first attempt is direct */
 	int			 dstate;	/* DS_* */
 	evutil_socket_t		 dfd;		/* the adopted socket, or -1 */
 	struct event		*drev;		/* readable, with the idle limit */
@@ -1498,7 +1497,6 @@ direct_fallback(struct fetch_req *r)
 {
 	direct_end(r);
 	hdrs_clear(r);
-	r->direct = 0;
 	r->ctx->stats.fallback++;
 	r->nbytes = 0;
 	if (attempt_start(r) == -1) {
@@ -1544,16 +1542,39 @@ direct_idle_tv(const struct fetch_req *r, struct timeval *tv)
 }
 
 /*
- * Read at most want bytes into r->dbuf with one readv(2). Returns the
- * count, 0 at the end of the stream, -1 on error (errno), -2 when nothing
- * is there yet. The space reserved is what the socket holds (FIONREAD, as
- * evbuffer_read() does), not want: the chain goes to the caller whole and
- * stays allocated as long as its bytes are queued, so 16 KiB read into a
- * 512 KiB chain would hold 512 KiB. With nothing there (the end, an
- * error, or bytes just arriving) one byte is asked for. A count below
- * want drained the socket; bytes that come later raise a new edge, but an
- * end of stream or an error that came with the bytes read does not (see
- * direct_end_waits).
+ * want, or less when the socket holds less (FIONREAD, as evbuffer_read()
+ * does): 1 when it holds nothing (the end, an error, or bytes just
+ * arriving), so the read still tells which.
+ */
+static size_t
+direct_avail(const struct fetch_req *r, size_t want)
+{
+	int avail;
+
+	if (ioctl(r->dfd, FIONREAD, &avail) == 0 && avail >= 0 && (size_t)avail < want)
+		return avail > 0 ? (size_t)avail : 1;
+	return want;
+}
+
+/* What a direct read returns for readv(2)'s got (errno kept): 0 end, -2 nothing yet, -1 error. */
+static ssize_t
+direct_read_failed(ssize_t got)
+{
+	if (got == 0)
+		return 0;
+	return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+}
+
+/*
+ * Read at most want bytes of the response head into r->dbuf with one
+ * readv(2), into the free space of its last chain first (the head may
+ * come in many small pieces; blocks, as direct_recv_body() reads, would
+ * take one each). Returns the count, 0 at the end of the stream, -1 on
+ * error (errno), -2 when nothing is there yet. The space reserved is what
+ * the socket holds (direct_avail), not want: the body bytes read with the
+ * head go to the caller in that chain. A count below want drained the
+ * socket; bytes that come later raise a new edge, but an end of stream
+ * that came with the bytes read does not (see direct_end_waits).
  */
 static ssize_t
 direct_recv(struct fetch_req *r, size_t want)
@@ -1561,10 +1582,9 @@ direct_recv(struct fetch_req *r, size_t want)
 	struct evbuffer_iovec	v[2];
 	size_t			left, k;
 	ssize_t			got;
-	int			n, i, avail;
+	int			n, i;
 
-	if (ioctl(r->dfd, FIONREAD, &avail) == 0 && avail >= 0 && (size_t)avail < want)
-		want = avail > 0 ? (size_t)avail : 1;
+	want = direct_avail(r, want);
 	left = want;
 	if ((n = evbuffer_reserve_space(r->dbuf, (ev_ssize_t)want, v, 2)) <= 0) {
 		errno = ENOMEM;
@@ -1582,9 +1602,7 @@ direct_recv(struct fetch_req *r, size_t want)
 
 		evbuffer_commit_space(r->dbuf, v, 0);
 		errno = saved;
-		if (got == 0)
-			return 0;
-		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+		return direct_read_failed(got);
 	}
 	for (i = 0, k = (size_t)got; i < n; i++) {
 		if (v[i].iov_len > k)
@@ -1663,7 +1681,7 @@ direct_block_free(const void *data, size_t len, void *block)
 }
 
 /*
- * Read up to want body bytes (at most what the socket holds, FIONREAD)
+ * Read up to want body bytes (at most what the socket holds, direct_avail)
  * with one readv(2) into blocks of the chain size, added to r->dbuf by
  * reference: the caller takes them without a copy, and each is freed
  * when its bytes are gone. Every full block has one size, so the heap
@@ -1678,10 +1696,9 @@ direct_recv_body(struct fetch_req *r, size_t want)
 	struct iovec	v[FETCH_DIRECT_MAX_BLOCKS];
 	size_t		chain = r->ctx->direct_chain, left, sz, len;
 	ssize_t		got, rc = -1;
-	int		avail, n, i;
+	int		n, i;
 
-	if (ioctl(r->dfd, FIONREAD, &avail) == 0 && avail >= 0 && (size_t)avail < want)
-		want = avail > 0 ? (size_t)avail : 1;
+	want = direct_avail(r, want);
 	memset(v, 0, sizeof(v));
 	for (n = 0, left = want; left > 0 && n < FETCH_DIRECT_MAX_BLOCKS; n++) {
 		v[n].iov_len = left < chain ? left : chain;
@@ -1693,12 +1710,8 @@ direct_recv_body(struct fetch_req *r, size_t want)
 		}
 		left -= v[n].iov_len;
 	}
-	got = readv(r->dfd, v, n);
-	if (got <= 0) {
-		if (got == 0)
-			rc = 0;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			rc = -2;
+	if ((got = readv(r->dfd, v, n)) <= 0) {
+		rc = direct_read_failed(got);
 		goto out;
 	}
 	for (i = 0, left = (size_t)got; i < n && left > 0; i++) {
@@ -2242,18 +2255,18 @@ fetch_stream(struct fetch_ctx *ctx, const char *url, const struct fetch_opts *o,
     const struct fetch_stream_opts *so, const struct fetch_handlers *h, void *arg,
     struct fetch_req **out)
 {
-	struct fetch_req *r;
+	struct fetch_req	*r;
+	int			 direct;
 
 	if (out != NULL)
 		*out = NULL;
 	if ((r = req_new(ctx, url, o, so, h, arg)) == NULL)
 		return -1;
 	use_hint(r);
-	if (so != NULL && so->direct && h->on_buffer != NULL && !ctx->env_proxy &&
+	direct = so != NULL && so->direct && h->on_buffer != NULL && !ctx->env_proxy &&
 	    r->upload == NULL && !r->head && !r->post && r->timeout_ms == 0 &&
-	    strncmp(url, "http://", 7) == 0)
-		r->direct = 1;
-	if ((r->direct ? direct_connect(r, 0) : attempt_start(r)) == -1) {
+	    strncmp(url, "http://", 7) == 0;
+	if ((direct ? direct_connect(r, 0) : attempt_start(r)) == -1) {
 		req_free(r);
 		return -1;
 	}

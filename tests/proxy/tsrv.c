@@ -31,7 +31,6 @@
  *   /diefast     Content-Length 100000, the head and 30000 body bytes in
  *                one write(2), then shutdown(SHUT_WR) at once: the end of
  *                stream reaches the client with the bytes, not after them
- * drop_next set: the next request on any connection is answered by closing it.
  *   /empty       200, Content-Length: 0 (the connection stays open)
  *   /chunked     200, "hello world" in two chunks
  *   /stall       200, Content-Length 1000, the head and 10 bytes, then
@@ -43,6 +42,9 @@
  *   /v2/<name>/blobs/sha256:d...  as /die
  *   /v2/<name>/blobs/sha256:e...  as /endless
  *   /v2/<name>/blobs/sha256:f...  307 to /blob (object storage)
+ *   /v2/<GUN>/_trust/tuf/<file>   from tuf_dir when that is set (tsrv.h)
+ * drop_next set: the next request on any connection is answered by closing it.
+ * fail_all set: every request is answered 503.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,6 +61,7 @@
 #include <event2/listener.h>
 
 #include "tests/proxy/tsrv.h"
+#include "tests/unit.h"
 
 enum mode { M_IDLE, M_ENDLESS, M_BLOB, M_CLOSE_AFTER, M_SLOW, M_DONE };
 
@@ -167,9 +170,8 @@ tuf_file(struct tconn *c, const char *name)
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	const char	*dot = strchr(name, '.');
 	char		 file[256], path[4096];
-	FILE		*f = NULL;
-	char		*body = NULL;
-	long		 len;
+	unsigned char	*body = NULL;
+	size_t		 len;
 
 	c->srv->ntuf++;
 	if (dot != NULL && strlen(dot) == 1 + 64 + 5 &&
@@ -179,20 +181,14 @@ tuf_file(struct tconn *c, const char *name)
 		snprintf(file, sizeof(file), "%s", name);
 	if (strchr(file, '/') != NULL || file[0] == '.' ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", c->srv->tuf_dir, file) >= sizeof(path) ||
-	    (f = fopen(path, "rb")) == NULL || fseek(f, 0, SEEK_END) != 0 ||
-	    (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    (body = malloc((size_t)len + 1)) == NULL ||
-	    fread(body, 1, (size_t)len, f) != (size_t)len) {
+	    (body = unit_read(path, &len)) == NULL) {
 		reply(c, "404 Not Found", NULL, "{\"errors\":[{\"code\":\"METADATA_NOT_FOUND\"}]}");
-		goto out;
+		return;
 	}
-	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n"
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
 	    "Content-Type: application/json\r\n\r\n", len);
-	evbuffer_add(out, body, (size_t)len);
-out:
+	evbuffer_add(out, body, len);
 	free(body);
-	if (f != NULL)
-		fclose(f);
 }
 
 static void
