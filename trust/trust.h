@@ -255,4 +255,20 @@ int	trust_verify_dir(const char *dir, const char *gun, const struct trust_pins *
 	    const struct trust_state *cached, time_t now, struct trust_repo **repo,
 	    struct trust_state **state, struct trust_error *);
 
+/*
+ * Cache-only load, Notary's fallback when the server cannot be reached
+ * (dct-semantics 1.6): the update workflow run against cached alone, each
+ * request answered with the cached bytes of its role. The cached root must
+ * still pass pins; signatures, thresholds, versions and hashes are checked
+ * as for a download. Metadata past its expiry is refused (TRUST_E_EXPIRED),
+ * unless allow_expired (the engine's allow-expired-cached-trust-data):
+ * then every "expires" is ignored. (The cached root's certificates are
+ * not checked for expiry either way, as in any update: Notary loads a
+ * cached root allowing expiry.) TRUST_E_NOT_FOUND without a cached root. Returns 0 with *repo (the
+ * caller's), or -1 with err set.
+ */
+int	trust_verify_cached(const char *gun, const struct trust_pins *,
+	    const struct trust_state *cached, time_t now, int allow_expired,
+	    struct trust_repo **repo, struct trust_error *);
+
 #endif

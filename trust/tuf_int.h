@@ -143,6 +143,12 @@ int	troot_validate(const struct troot *r, const struct troot *prev, const char *
 	    const struct trust_pins *pins, int first_bootstrap, time_t now,
 	    int check_expiry, struct trust_error *);
 
+/*
+ * update.c: metadata past its expiry ("expires") is accepted from now on
+ * (a cache-only load under allow-expired-cached-trust-data, offline.c).
+ */
+void	tupdate_ignore_expiry(struct trust_update *);
+
 /* Is name a valid delegation role name (targets/..., notary's grammar)? */
 int	trole_name_valid(const char *);
 

@@ -70,6 +70,7 @@ struct trust_update {
 	char			 gun[TRUST_MAX_GUN_LEN + 1];
 	const struct trust_pins	*pins;
 	time_t			 now;
+	int			 ignore_expiry;	/* a cache-only load that accepts expired data */
 	struct trust_state	*cached;
 	struct trust_state	*out;
 	enum ustate		 st;
@@ -130,6 +131,22 @@ reset_below_root(struct trust_update *u)
 	tsnap_free(u->snap);
 	u->ts = u->snap = NULL;
 	nodes_clear(u);
+}
+
+/*
+ * Metadata expiry at the update's clock, unless it is a cache-only load
+ * told to accept expired data (tupdate_ignore_expiry).
+ */
+static int
+unexpired(const struct trust_update *u, const struct tmeta *m, struct trust_error *err)
+{
+	return u->ignore_expiry ? 0 : tmeta_check_expiry(m, u->now, err);
+}
+
+void
+tupdate_ignore_expiry(struct trust_update *u)
+{
+	u->ignore_expiry = 1;
 }
 
 struct trust_update *
@@ -417,7 +434,7 @@ st_start(struct trust_update *u)
 	    troot_validate(r, NULL, u->gun, u->pins, 0, u->now, 0, &e) == 0) {
 		trust_root(u, r);
 		/* expired: it may only vouch for its successor (tufclient.go:357) */
-		u->st = tmeta_check_expiry(&r->m, u->now, NULL) == 0 ? U_TIMESTAMP :
+		u->st = unexpired(u, &r->m, NULL) == 0 ? U_TIMESTAMP :
 		    U_ROOT_UPDATE;
 		if (u->st == U_ROOT_UPDATE)
 			u->root_retried = 1;
@@ -457,7 +474,7 @@ st_timestamp_got(struct trust_update *u)
 	    tsnap_parse("timestamp", u->body, u->bodylen, &u->ts, &u->err) == -1 ||
 	    tmeta_verify(&u->ts->m, troot_role(u->root, TROLE_TIMESTAMP), u->root->keys,
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &u->ts->m) == -1 ||
-	    tmeta_check_expiry(&u->ts->m, u->now, &u->err) == -1)
+	    unexpired(u, &u->ts->m, &u->err) == -1)
 		return failed(u);
 	u->st = U_SNAPSHOT;
 	return TRUST_STEP_FETCH;
@@ -478,7 +495,7 @@ st_snapshot_got(struct trust_update *u)
 	    tsnap_parse("snapshot", u->body, u->bodylen, &u->snap, &u->err) == -1 ||
 	    tmeta_verify(&u->snap->m, troot_role(u->root, TROLE_SNAPSHOT), u->root->keys,
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &u->snap->m) == -1 ||
-	    tmeta_check_expiry(&u->snap->m, u->now, &u->err) == -1)
+	    unexpired(u, &u->snap->m, &u->err) == -1)
 		return failed(u);
 	/* the trusted root must be the one the snapshot signs (builder.go:530) */
 	rfi = tsnap_find(u->snap, "root");
@@ -567,7 +584,7 @@ st_targets_got(struct trust_update *u)
 	    ttargets_parse("targets", u->body, u->bodylen, &t, &u->err) == -1 ||
 	    tmeta_verify(&t->m, troot_role(u->root, TROLE_TARGETS), u->root->keys,
 	    u->root->nkeys, &u->err) == -1 || check_version(u, &t->m) == -1 ||
-	    tmeta_check_expiry(&t->m, u->now, &u->err) == -1)
+	    unexpired(u, &t->m, &u->err) == -1)
 		goto fail;
 	if (add_node(u, t, -1, NULL) == -1) {
 		ttargets_free(t);
@@ -630,7 +647,7 @@ st_deleg_got(struct trust_update *u)
 		goto fatal;
 	/* expired or under-threshold delegations are skipped (tufclient.go:229) */
 	if (tmeta_verify(&t->m, d, parent->t->keys, parent->t->nkeys, &e) == -1 ||
-	    tmeta_check_expiry(&t->m, u->now, &e) == -1) {
+	    unexpired(u, &t->m, &e) == -1) {
 		if (e.code != TRUST_E_THRESHOLD && e.code != TRUST_E_EXPIRED) {
 			u->err = e;
 			goto fatal;
@@ -692,7 +709,7 @@ st_root_update_got(struct trust_update *u)
 	    memcmp(r->m.raw, u->root->m.raw, r->m.rawlen) == 0) {
 		/* no new root: retry below it, with an unexpired root only */
 		troot_free(r);
-		if (tmeta_check_expiry(&u->root->m, u->now, &u->err) == -1)
+		if (unexpired(u, &u->root->m, &u->err) == -1)
 			return stop(u);
 		u->st = U_TIMESTAMP;
 		return TRUST_STEP_FETCH;

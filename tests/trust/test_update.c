@@ -228,6 +228,109 @@ UNIT_TEST(busybox_good_pinned)
 	    527, "targets");
 }
 
+/*
+ * Cache-only load (trust_verify_cached): the state a download left,
+ * verified alone. busybox-good is the EE engine's fixture for
+ * allow-expired-cached-trust-data: its timestamp expired 2018-09-26 while
+ * the root certificate runs to 2028.
+ */
+#define T_2018_10_01	((time_t)1538352000)
+#define BUSYBOX_GUN	"dockertrusttest.docker.io/library/busybox"
+#define BUSYBOX_LATEST	"91ef6c1c52b166be02645b8efee30d1ee65362024f7da41c404681561734c465"
+
+/* The state of busybox-good after a download at 2018-09-15. */
+static struct trust_state *
+busybox_state(const struct trust_pins *p)
+{
+	struct trust_repo	*repo = NULL;
+	struct trust_state	*st = NULL;
+	struct trust_error	 err;
+
+	if (trust_verify_dir(set("busybox-good"), BUSYBOX_GUN, p, NULL, T_2018_09_01,
+	    &repo, &st, &err) != 0)
+		unit_fail(__FILE__, __LINE__, "busybox-good refused: %s", err.msg);
+	trust_repo_free(repo);
+	return st;
+}
+
+/* trust_verify_cached, then latest's digest, or the error code's name. */
+static void
+cached_latest(const struct trust_pins *p, const struct trust_state *st, time_t now,
+    int allow_expired, char out[640])
+{
+	struct trust_repo	*repo = NULL;
+	struct trust_error	 err;
+	struct trust_target	 t;
+
+	memset(&err, 0, sizeof(err));
+	if (trust_verify_cached(BUSYBOX_GUN, p, st, now, allow_expired, &repo, &err) != 0)
+		snprintf(out, 640, "%s: %s", trust_code_name(err.code), err.msg);
+	else if (trust_repo_lookup_tag(repo, "latest", &t, &err) != 0)
+		snprintf(out, 640, "lookup: %s", err.msg);
+	else
+		hex_of(&t, out);
+	trust_repo_free(repo);
+}
+
+UNIT_TEST(cached_state_verifies_alone)
+{
+	const char *ids[] = { ID_BUSYBOX_ROOT };
+	struct trust_pins p = pin(TRUST_PIN_ROOT_KEYS, ids, 1);
+	struct trust_state *st = busybox_state(&p);
+	char got[640];
+
+	cached_latest(&p, st, T_2018_09_01, 0, got);
+	T_EQ_STR(got, BUSYBOX_LATEST);
+	trust_state_free(st);
+}
+
+UNIT_TEST(cached_state_expired_only_with_allow_expired)
+{
+	const char *ids[] = { ID_BUSYBOX_ROOT };
+	struct trust_pins p = pin(TRUST_PIN_ROOT_KEYS, ids, 1);
+	struct trust_state *st = busybox_state(&p);
+	char got[640];
+
+	cached_latest(&p, st, T_2018_10_01, 0, got);
+	T_CONTAINS(got, "expired: ");
+	T_CONTAINS(got, "timestamp expired at");
+	cached_latest(&p, st, T_2018_10_01, 1, got);
+	T_EQ_STR(got, BUSYBOX_LATEST);
+	trust_state_free(st);
+}
+
+UNIT_TEST(cached_state_is_checked_like_a_download)
+{
+	const char *ids[] = { ID_BUSYBOX_ROOT }, *other[] = { ID_ALPINE_ROOT };
+	struct trust_pins p = pin(TRUST_PIN_ROOT_KEYS, ids, 1);
+	struct trust_pins po = pin(TRUST_PIN_ROOT_KEYS, other, 1);
+	struct trust_state *st = busybox_state(&p), *empty = trust_state_new();
+	const uint8_t *b;
+	uint8_t *copy;
+	size_t len;
+	char got[640];
+
+	/* pins the cached root does not pass */
+	cached_latest(&po, st, T_2018_10_01, 1, got);
+	T_CONTAINS(got, "validation: ");
+	/* nothing cached */
+	cached_latest(&p, empty, T_2018_09_01, 1, got);
+	T_CONTAINS(got, "no-trust-data: ");
+	cached_latest(&p, NULL, T_2018_09_01, 1, got);
+	T_CONTAINS(got, "no-trust-data: ");
+	/* a changed byte in the cached targets: its hash no longer matches the snapshot */
+	T_ASSERT((b = trust_state_get(st, "targets", &len)) != NULL);
+	T_ASSERT((copy = malloc(len)) != NULL);
+	memcpy(copy, b, len);
+	copy[len / 2] ^= 0x01;
+	T_ASSERT(trust_state_set(st, "targets", copy, len) == 0);
+	free(copy);
+	cached_latest(&p, st, T_2018_10_01, 1, got);
+	T_CONTAINS(got, "checksum: ");
+	trust_state_free(empty);
+	trust_state_free(st);
+}
+
 UNIT_TEST(busybox_bad_root_refused)
 {
 	const char *ids[] = { ID_BUSYBOX_ROOT };
