@@ -147,6 +147,7 @@ audit_line(const struct audit_rec *r)
 	set_str(o, "message", r->message);
 	set_str(o, "digest", r->digest);
 	set_str(o, "role", r->role);
+	set_str(o, "trust_note", r->trust_note);
 	if (r->upstream_status != 0)
 		json_object_set_new(o, "upstream_status", json_integer(r->upstream_status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));

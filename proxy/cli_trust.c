@@ -280,10 +280,13 @@ struct lookup_run {
 };
 
 static void
-on_trust(const struct trust_repo *repo, const struct trust_error *err, void *arg)
+on_trust(const struct trust_repo *repo, const struct trust_error *err, const char *note,
+    void *arg)
 {
 	struct lookup_run *r = arg;
 
+	if (note != NULL)
+		fprintf(stderr, "dctproxy: %s\n", note);
 	if (repo == NULL) {
 		refuse(err, r->c->gun, r->c->tag);
 		r->rc = 1;
@@ -360,7 +363,7 @@ cli_lookup(int argc, char **argv)
 		fprintf(stderr, "dctproxy: out of memory\n");
 		goto out;
 	}
-	if (notary_get(n, &srv, c.gun, &c.pins, c.now, on_trust, &r) == -1) {
+	if (notary_get(n, &srv, c.gun, &c.pins, c.now, 0, on_trust, &r) == -1) {
 		fprintf(stderr, "dctproxy: out of memory\n");
 		goto out;
 	}

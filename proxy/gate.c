@@ -107,7 +107,8 @@ ask_notary(struct preq *p, notary_cb cb)
 	preq_notary_server(p, &ns);
 	p->pending++;
 	/* the callback may come before notary_get returns: do not touch p after */
-	if (notary_get(p->srv->notary, &ns, p->gun, &p->pol.pins, time(NULL), cb, p) == -1) {
+	if (notary_get(p->srv->notary, &ns, p->gun, &p->pol.pins, time(NULL),
+	    p->pol.allow_expired_cache, cb, p) == -1) {
 		p->pending--;
 		p->reason = "internal";
 		preq_error(p, 503, "UNAVAILABLE", "out of memory asking the trust server");
@@ -420,14 +421,24 @@ digest_signed(struct preq *p, const struct trust_repo *repo, struct trust_target
 	    p->ref);
 }
 
+/* notary_cb's note, for the audit line. */
 static void
-manifest_trust_cb(const struct trust_repo *repo, const struct trust_error *err, void *arg)
+trust_note(struct preq *p, const char *note)
+{
+	if (note != NULL)
+		snprintf(p->trust_note, sizeof(p->trust_note), "%s", note);
+}
+
+static void
+manifest_trust_cb(const struct trust_repo *repo, const struct trust_error *err,
+    const char *note, void *arg)
 {
 	struct preq		*p = arg;
 	struct trust_target	 t;
 	struct trust_error	 e;
 
 	p->pending--;
+	trust_note(p, note);
 	if (p->req == NULL) {		/* the client has gone */
 		preq_finish(p);
 		return;
@@ -508,11 +519,13 @@ blob_verdict(struct preq *p)
 }
 
 static void
-blob_trust_cb(const struct trust_repo *repo, const struct trust_error *err, void *arg)
+blob_trust_cb(const struct trust_repo *repo, const struct trust_error *err,
+    const char *note, void *arg)
 {
 	struct preq *p = arg;
 
 	p->pending--;
+	trust_note(p, note);
 	if (p->req == NULL) {		/* the client has gone */
 		preq_finish(p);
 		return;

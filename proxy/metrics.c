@@ -93,6 +93,7 @@ struct tserver {
 	char		*url;		/* NULL: the "other" slot */
 	uint64_t	 fetches;
 	uint64_t	 failures;
+	uint64_t	 cache_answers;
 };
 
 struct cnode {
@@ -242,6 +243,8 @@ metrics_notary_event(void *arg, const char *server, enum notary_event ev)
 	s = server_slot(m, server);
 	if (ev == NOTARY_FETCHED)
 		s->fetches++;
+	else if (ev == NOTARY_CACHE_ANSWER)
+		s->cache_answers++;
 	else
 		s->failures++;
 }
@@ -385,28 +388,51 @@ render_durations(const struct metrics *m, struct out *o)
 	}
 }
 
+/* The per-server counters, by their offset in struct tserver. */
+static const struct {
+	const char	*name, *help;
+	size_t		 off;
+} server_counters[] = {
+	{ "dctproxy_trust_fetches_total",
+	  "Trust metadata files requested from a Notary server.",
+	  offsetof(struct tserver, fetches) },
+	{ "dctproxy_trust_fetch_failures_total",
+	  "Trust metadata fetches that failed (no answer, a body over its cap, "
+	  "an HTTP status other than 2xx and 404), and updates refused for "
+	  "their content, by Notary server.",
+	  offsetof(struct tserver, failures) },
+	{ "dctproxy_trust_cache_answers_total",
+	  "Updates a Notary server could not serve that cached trust data "
+	  "answered (the last verified result, or the persisted state verified "
+	  "alone), by Notary server.",
+	  offsetof(struct tserver, cache_answers) },
+};
+
+static uint64_t
+server_counter(const struct tserver *s, size_t which)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)s + server_counters[which].off, sizeof(v));
+	return v;
+}
+
 static void
-render_servers(const struct metrics *m, struct out *o, int failures)
+render_servers(const struct metrics *m, struct out *o, size_t which)
 {
 	const struct tserver	*s;
-	const char		*name = failures ? "dctproxy_trust_fetch_failures_total" :
-				    "dctproxy_trust_fetches_total";
 	char			 esc[2 * FETCH_MAX_URL + 1];
 	size_t			 i;
 
-	header(o, name, "counter", failures ?
-	    "Trust metadata fetches that failed (no answer, a body over its cap, "
-	    "an HTTP status other than 2xx and 404), and updates refused for "
-	    "their content, by Notary server." :
-	    "Trust metadata files requested from a Notary server.");
+	header(o, server_counters[which].name, "counter", server_counters[which].help);
 	for (i = 0; i <= METRICS_MAX_SERVERS; i++) {
 		s = &m->servers[i];
 		if (i >= m->nservers && (i < METRICS_MAX_SERVERS ||
-		    (s->fetches == 0 && s->failures == 0)))
+		    (s->fetches == 0 && s->failures == 0 && s->cache_answers == 0)))
 			continue;
 		escape(s->url ? s->url : "other", esc, sizeof(esc));
-		put(o, "%s{server=\"%s\"} %llu\n", name, esc,
-		    ull(failures ? s->failures : s->fetches));
+		put(o, "%s{server=\"%s\"} %llu\n", server_counters[which].name, esc,
+		    ull(server_counter(s, which)));
 	}
 }
 
@@ -476,8 +502,8 @@ metrics_render(const struct metrics *m, size_t inflight, const struct webhooks *
 	    "Lookups of verified manifests that had to fetch from the registry.");
 	put(&o, "dctproxy_verified_cache_misses_total %llu\n", ull(m->cache_misses));
 
-	render_servers(m, &o, 0);
-	render_servers(m, &o, 1);
+	for (i = 0; i < sizeof(server_counters) / sizeof(server_counters[0]); i++)
+		render_servers(m, &o, i);
 
 	header(&o, "dctproxy_upstream_errors_total", "counter",
 	    "Registry requests that failed (transport, a body over its cap) or "

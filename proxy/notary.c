@@ -6,9 +6,12 @@
  * verified repository in memory. A cached result is reused until the
  * freshness interval or the earliest metadata expiry, whichever comes
  * first; concurrent requests for the same GUN, server and pins share one
- * update. When the server cannot be reached and an earlier result has not
- * expired, that result is used (Notary's fallback to its cached timestamp,
- * tufclient.go:162-198).
+ * update. When the server cannot be reached, Notary's cache-only load
+ * (dct-semantics 1.6, tufclient.go:162-198): the result last verified here
+ * stands while unexpired; without one (a restart during an outage) the
+ * persisted state is verified alone. Past expiry, cached data serves only
+ * requests whose policy sets allow-expired-cached-trust-data. Every such
+ * answer carries a note saying so, and the observer hears of it.
  *
  * An observer (notary_set_observer; the server's metrics) hears of every
  * metadata request and every failure, with the server's URL.
@@ -31,6 +34,7 @@
 struct waiter {
 	notary_cb		 cb;
 	void			*arg;
+	int			 allow_expired;	/* this request's policy */
 	TAILQ_ENTRY(waiter)	 entry;
 };
 
@@ -48,6 +52,8 @@ struct entry {
 	time_t			 fetched;	/* ... on the callers' clock */
 	time_t			 now;		/* the clock of the update in flight */
 	struct trust_update	*u;		/* update in flight */
+	struct trust_state	*cached;	/* ... the persisted state it started from */
+	const struct trust_pins	*pins;		/* ... its pins (the first caller's) */
 	int			 fetch_failed;	/* the update in flight reported a fetch failure */
 	size_t			 nwaiters;
 	TAILQ_HEAD(waiterhead, waiter) waiters;
@@ -116,6 +122,7 @@ entry_free(struct entry *e)
 		free(w);
 	}
 	trust_update_free(e->u);
+	trust_state_free(e->cached);
 	trust_repo_free(e->repo);
 	free(e->gun);
 	free(e->url);
@@ -227,9 +234,15 @@ fresh(const struct entry *e, time_t now)
 	    now < e->fetched + e->n->freshness;
 }
 
-/* Deliver the outcome to every waiter. Callbacks may start new requests. */
+/*
+ * Deliver an outcome to every waiter: repo (with note) if not NULL; else
+ * expired (with expired_note) to those whose policy allows expired cached
+ * data; else err. Callbacks may start new requests.
+ */
 static void
-finish(struct entry *e, const struct trust_repo *repo, const struct trust_error *err)
+finish_with(struct entry *e, const struct trust_repo *repo, const char *note,
+    const struct trust_repo *expired, const char *expired_note,
+    const struct trust_error *err)
 {
 	struct waiterhead	 ws;
 	struct waiter		*w;
@@ -239,9 +252,33 @@ finish(struct entry *e, const struct trust_repo *repo, const struct trust_error 
 	e->nwaiters = 0;
 	while ((w = TAILQ_FIRST(&ws)) != NULL) {
 		TAILQ_REMOVE(&ws, w, entry);
-		w->cb(repo, err, w->arg);
+		if (repo != NULL)
+			w->cb(repo, NULL, note, w->arg);
+		else if (expired != NULL && w->allow_expired)
+			w->cb(expired, NULL, expired_note, w->arg);
+		else
+			w->cb(NULL, err, NULL, w->arg);
 		free(w);
 	}
+}
+
+/* The same outcome for every waiter. */
+static void
+finish(struct entry *e, const struct trust_repo *repo, const struct trust_error *err)
+{
+	finish_with(e, repo, NULL, NULL, NULL, err);
+}
+
+/* Does a waiter's policy allow expired cached data? */
+static int
+any_allows_expired(const struct entry *e)
+{
+	const struct waiter *w;
+
+	TAILQ_FOREACH(w, &e->waiters, entry)
+		if (w->allow_expired)
+			return 1;
+	return 0;
 }
 
 static void
@@ -262,6 +299,8 @@ done(struct entry *e)
 	struct trust_repo		*repo = trust_update_take_repo(e->u);
 	struct trust_error		 err;
 
+	trust_state_free(e->cached);
+	e->cached = NULL;
 	if (e->n->state_dir != NULL && st != NULL &&
 	    trust_store_save(e->n->state_dir, e->gun, st, &err) == -1) {
 		/* rollback protection would be lost: refuse rather than serve */
@@ -279,22 +318,76 @@ done(struct entry *e)
 	finish(e, e->repo, NULL);
 }
 
+/*
+ * The server could not be reached (err: TRUST_E_UNAVAILABLE): the
+ * cache-only load. The result last verified here if unexpired; without
+ * one, the persisted state (cached) verified alone at the update's clock,
+ * kept as the entry's result (not fresh: the next request asks the server
+ * again). Data past its expiry goes only to waiters that allow it (the
+ * state verified again ignoring expiry). The rest are refused with err,
+ * which then says why the cache could not serve.
+ */
+static void
+fallback(struct entry *e, struct trust_error *err, const struct trust_state *cached)
+{
+	struct trust_repo	*disk = NULL, *stale = NULL;
+	const struct trust_repo	*ok = NULL, *expired = NULL;
+	struct trust_error	 cerr, ignored;
+	char			 note[TRUST_ERRMSG_LEN + 64], enote[2 * TRUST_ERRMSG_LEN + 128];
+	char			 why[TRUST_ERRMSG_LEN], when[32];
+	time_t			 exp;
+	struct tm		 tm;
+
+	memset(&cerr, 0, sizeof(cerr));
+	if (e->repo != NULL) {
+		exp = trust_repo_expires(e->repo);
+		if (e->now <= exp)
+			ok = e->repo;
+		else {
+			expired = e->repo;
+			if (gmtime_r(&exp, &tm) == NULL ||
+			    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+				snprintf(when, sizeof(when), "%lld", (long long)exp);
+			trust_seterr(&cerr, TRUST_E_EXPIRED, "the trust data last verified "
+			    "expired at %s", when);
+		}
+	} else if (trust_verify_cached(e->gun, e->pins, cached, e->now, 0, &disk, &cerr) == 0) {
+		ok = e->repo = disk;
+	} else if (cerr.code == TRUST_E_EXPIRED && any_allows_expired(e) &&
+	    trust_verify_cached(e->gun, e->pins, cached, e->now, 1, &stale, &ignored) == 0)
+		expired = stale;
+	snprintf(note, sizeof(note), "trust server unreachable (%s): answered from "
+	    "cached trust data", err->msg);
+	snprintf(enote, sizeof(enote), "trust server unreachable (%s): answered from "
+	    "cached trust data past its expiry (%s), as allow-expired-cached-trust-data "
+	    "permits", err->msg, cerr.msg);
+	if (ok == NULL) {
+		memcpy(why, err->msg, sizeof(why));
+		trust_seterr(err, err->code, "%s; cached trust data: %s", why,
+		    cerr.code == TRUST_E_NOT_FOUND ? "none" : cerr.msg);
+	}
+	if (ok != NULL || expired != NULL)
+		report(e, NOTARY_CACHE_ANSWER);
+	finish_with(e, ok, note, expired, enote, err);
+	trust_repo_free(stale);
+}
+
 static void
 failed(struct entry *e, const struct trust_error *uerr)
 {
-	struct trust_error err = *uerr;
+	struct trust_error	 err = *uerr;
+	struct trust_state	*cached = e->cached;
 
 	if (err.code != TRUST_E_NOT_FOUND && err.code != TRUST_E_INTERNAL && !e->fetch_failed)
 		report(e, NOTARY_UPDATE_REFUSED);
 	trust_update_free(e->u);
 	e->u = NULL;
-	/* unreachable server: an earlier, unexpired verdict stands */
-	if (err.code == TRUST_E_UNAVAILABLE && e->repo != NULL &&
-	    e->now <= trust_repo_expires(e->repo)) {
-		finish(e, e->repo, NULL);
-		return;
-	}
-	finish(e, NULL, &err);
+	e->cached = NULL;	/* a callback may start the next update */
+	if (err.code == TRUST_E_UNAVAILABLE)
+		fallback(e, &err, cached);
+	else
+		finish(e, NULL, &err);
+	trust_state_free(cached);
 }
 
 static void
@@ -341,7 +434,8 @@ step(struct entry *e)
 
 int
 notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
-    const struct trust_pins *pins, time_t now, notary_cb cb, void *arg)
+    const struct trust_pins *pins, time_t now, int allow_expired, notary_cb cb,
+    void *arg)
 {
 	struct entry		*e;
 	struct waiter		*w;
@@ -351,13 +445,14 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 	if (pins->key == NULL || (e = entry_get(n, srv, gun, pins)) == NULL)
 		return -1;
 	if (e->u == NULL && fresh(e, now)) {
-		cb(e->repo, NULL, arg);
+		cb(e->repo, NULL, NULL, arg);
 		return 0;
 	}
 	if (e->nwaiters >= NOTARY_MAX_WAITERS || (w = calloc(1, sizeof(*w))) == NULL)
 		return -1;
 	w->cb = cb;
 	w->arg = arg;
+	w->allow_expired = allow_expired;
 	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
 	e->nwaiters++;
 	if (e->u != NULL)
@@ -374,9 +469,13 @@ notary_get(struct notary *n, const struct notary_server *srv, const char *gun,
 	}
 	e->fetch_failed = 0;
 	e->now = now;
+	e->pins = pins;
 	e->u = trust_update_new(gun, pins, cached, now);
-	trust_state_free(cached);
+	trust_state_free(e->cached);
+	e->cached = cached;	/* for the cache-only load if the server fails */
 	if (e->u == NULL) {
+		trust_state_free(e->cached);
+		e->cached = NULL;
 		trust_seterr(&err, TRUST_E_INTERNAL, "out of memory");
 		finish(e, NULL, &err);
 		return 0;

@@ -103,13 +103,15 @@ void		 notary_set_freshness(struct notary *, time_t freshness);
  * (a 404 means "no trust data", an answer, not a failure); UPDATE_REFUSED
  * once for an update that failed for its content (malformed, signatures,
  * expiry, rollback, hashes, too many files) with no fetch failure to
- * explain it. Local trouble (out of memory, the state directory) is not
- * reported.
+ * explain it. CACHE_ANSWER once for an update the server could not
+ * serve that cached trust data answered (see notary_get). Local trouble
+ * (out of memory, the state directory) is not reported.
  */
 enum notary_event {
 	NOTARY_FETCHED,
 	NOTARY_FETCH_FAILED,
 	NOTARY_UPDATE_REFUSED,
+	NOTARY_CACHE_ANSWER,
 };
 typedef void	(*notary_observer)(void *arg, const char *server, enum notary_event);
 /* Set (or with NULL clear) the observer; called on the loop, must not call back into n. */
@@ -117,23 +119,27 @@ void		 notary_set_observer(struct notary *, notary_observer, void *arg);
 
 /*
  * Called once with the verified repository (borrowed: valid only during the
- * callback) or NULL and the error.
+ * callback) or NULL and the error. note is NULL, or with a repository that
+ * cached trust data gave because the server could not be reached, says so
+ * (for the audit log).
  */
 typedef void	(*notary_cb)(const struct trust_repo *, const struct trust_error *,
-		    void *arg);
+		    const char *note, void *arg);
 
 /*
  * Verified trust data of gun from server under pins (both borrowed until
  * the callback). Results are cached per (GUN, server URL, pins->key):
  * pins->key must be set (config_pins_key). Concurrent requests for one
  * GUN share one update. now is the clock for all of it: verification,
- * freshness, and the fallback to an unexpired result when the server
- * fails (the update's own now). Returns 0, or -1 (cb not called) on out
- * of memory or without pins->key.
+ * freshness, and the cache-only load when the server cannot be reached
+ * (the update's own now): the last result verified here while unexpired,
+ * else the persisted state verified alone; data past its expiry only with
+ * allow_expired (the policy's allow-expired-cached-trust-data). Returns 0,
+ * or -1 (cb not called) on out of memory or without pins->key.
  */
 int		 notary_get(struct notary *, const struct notary_server *,
 		    const char *gun, const struct trust_pins *, time_t now,
-		    notary_cb, void *arg);
+		    int allow_expired, notary_cb, void *arg);
 
 /* ==== fetch.c, continued: streaming requests (used by server.c) ==========
  *

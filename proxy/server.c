@@ -213,6 +213,7 @@ preq_audit(struct preq *p)
 		r.digest = digest;
 	}
 	r.role = p->signed_role;
+	r.trust_note = p->trust_note;
 	r.upstream_status = p->up_status;
 	r.bytes = p->sent;
 	r.duration_ms = elapsed_ms(&p->t0);

@@ -140,6 +140,7 @@ struct preq {
 	const char			*decision;	/* "allow", "deny", "allow-permissive" */
 	const char			*reason;
 	char				 message[1024];
+	char				 trust_note[TRUST_ERRMSG_LEN + 256]; /* notary_cb's note */
 	int				 have_signed;
 	uint8_t				 signed_sha[32];
 	int64_t				 signed_len;
@@ -355,6 +356,7 @@ struct audit_rec {
 	const char	*message;
 	const char	*digest;	/* signed digest, or NULL */
 	const char	*role;
+	const char	*trust_note;	/* cached trust data answered: why, or NULL */
 	int		 upstream_status;
 	uint64_t	 bytes;
 	long		 duration_ms;
