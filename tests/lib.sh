@@ -31,11 +31,13 @@ header() { printf '%s\n' "$2" | sed -n "s/^$1:[[:blank:]]*//Ip"; }
 # lab_json JQ-FILTER: query the lab record.
 lab_json() { jq -r "$1" "$LAB_DIR/lab.json"; }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, in 10000-14999: below the lab's ports
+# (15000-30999) and the kernel's ephemeral range (from 32768 by default),
+# where an outgoing connection may hold any port and a bind then fails.
 free_port() {
 	local p
 	while :; do
-		p=$(( (RANDOM % 20000) + 20000 ))
+		p=$(( (RANDOM % 5000) + 10000 ))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
