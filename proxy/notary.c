@@ -363,8 +363,11 @@ fallback(struct entry *e, struct trust_error *err, const struct trust_state *cac
 	    "permits", err->msg, cerr.msg);
 	if (ok == NULL) {
 		memcpy(why, err->msg, sizeof(why));
-		trust_seterr(err, err->code, "%s; cached trust data: %s", why,
-		    cerr.code == TRUST_E_NOT_FOUND ? "none" : cerr.msg);
+		/* with expired data at hand, err goes only to waiters that do not allow it */
+		trust_seterr(err, err->code, "%s; cached trust data: %s%s", why,
+		    cerr.code == TRUST_E_NOT_FOUND ? "none" : cerr.msg,
+		    cerr.code == TRUST_E_EXPIRED && (expired != NULL || !any_allows_expired(e)) ?
+		    " (allow-expired-cached-trust-data is off)" : "");
 	}
 	if (ok != NULL || expired != NULL)
 		report(e, NOTARY_CACHE_ANSWER);

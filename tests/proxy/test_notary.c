@@ -353,6 +353,7 @@ UNIT_TEST(notary_unreachable_server_falls_back_to_the_persisted_state)
 	T_EQ_INT(g.ok, 0);
 	T_EQ_INT(g.code, TRUST_E_UNAVAILABLE);
 	T_CONTAINS(g.msg, "cached trust data: timestamp expired at");
+	T_CONTAINS(g.msg, "(allow-expired-cached-trust-data is off)");
 	T_EQ_INT(e2.ncache, 0);
 	e2.allow_expired = 1;
 	get(&e2, &e2.ns, &e2.pins, &g);
@@ -404,7 +405,7 @@ UNIT_TEST(notary_expired_result_goes_only_to_requests_that_allow_it)
 	T_EQ_INT(g[0].done, 1);
 	T_EQ_INT(g[0].ok, 0);
 	T_CONTAINS(g[0].msg, "cached trust data: the trust data last verified expired at "
-	    "2018-09-26T18:14:19Z");
+	    "2018-09-26T18:14:19Z (allow-expired-cached-trust-data is off)");
 	T_EQ_INT(g[1].ok, 1);
 	T_EQ_STR(g[1].sha, BB_LATEST);
 	T_CONTAINS(g[1].note, "past its expiry");
