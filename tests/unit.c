@@ -4,12 +4,17 @@
  * Fixtures are found under $DCT_FIXTURES, else tests/fixtures relative to
  * the working directory (make runs from the top of the tree).
  */
+#define _XOPEN_SOURCE 700	/* nftw */
+
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tests/unit.h"
+
+#define UNIT_MAX_TMPDIRS	256
 
 static struct unit_test	*head, **tail = &head;
 static jmp_buf		 unit_jmp;
@@ -83,6 +88,46 @@ unit_read(const char *path, size_t *lenp)
 	}
 	fclose(f);
 	return buf;
+}
+
+static char	unit_tmpdirs[UNIT_MAX_TMPDIRS][64];
+static int	unit_ntmpdirs;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) == -1)
+		fprintf(stderr, "unit: cannot remove %s\n", path);
+	return 0;
+}
+
+static void
+rm_tmpdirs(void)
+{
+	int i;
+
+	for (i = 0; i < unit_ntmpdirs; i++)
+		nftw(unit_tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *
+unit_tmpdir(void)
+{
+	char *d;
+
+	if (unit_ntmpdirs == UNIT_MAX_TMPDIRS)
+		unit_fail(__FILE__, __LINE__, "more than %d temporary directories",
+		    UNIT_MAX_TMPDIRS);
+	d = unit_tmpdirs[unit_ntmpdirs];
+	snprintf(d, sizeof(unit_tmpdirs[0]), "/tmp/dctproxy-unit.XXXXXX");
+	if (mkdtemp(d) == NULL)
+		unit_fail(__FILE__, __LINE__, "mkdtemp: cannot make %s", d);
+	if (unit_ntmpdirs++ == 0)
+		atexit(rm_tmpdirs);
+	return d;
 }
 
 int

@@ -34,6 +34,13 @@ void	unit_skip(const char *, ...)
 const char	*unit_fixture(const char *);
 /* Read a whole file; returns malloc'd bytes (NUL-terminated, not counted) or NULL. */
 unsigned char	*unit_read(const char *, size_t *);
+/*
+ * A new empty directory /tmp/dctproxy-unit.XXXXXX (the runner's storage),
+ * removed with all it holds when the runner exits, whether the test that
+ * made it passed or failed (a failure longjmps past the test's own
+ * cleanup). Fails the test when it cannot be made.
+ */
+const char	*unit_tmpdir(void);
 
 #define UNIT_TEST(n)							\
 	static void unit_fn_##n(void);					\

@@ -28,30 +28,14 @@ int		 cfgt_has_msg(const struct config_errors *errs, const char *needle);
 const char	*cfgt_ca(void);
 void		 cfgt_tls(const char **cert, const char **key, const char **other_key);
 
-static char	 dir[256];
+static const char *dir;
 
-/* A private temporary directory, removed at exit. */
-static void
-cleanup(void)
-{
-	char cmd[300];
-
-	if (dir[0] != '\0' && strncmp(dir, "/tmp/", 5) == 0) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", dir);
-	}
-}
-
+/* A private temporary directory (unit_tmpdir: removed at exit), made once. */
 const char *
 cfgt_dir(void)
 {
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/dctproxy-unit-config.XXXXXX");
-		if (mkdtemp(dir) == NULL)
-			unit_fail(__FILE__, __LINE__, "mkdtemp failed");
-		atexit(cleanup);
-	}
+	if (dir == NULL)
+		dir = unit_tmpdir();
 	return dir;
 }
 

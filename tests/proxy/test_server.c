@@ -79,8 +79,7 @@ senv_init_metrics(struct senv *e, int idle, int metrics)
 {
 	memset(e, 0, sizeof(*e));
 	e->metrics = metrics;
-	snprintf(e->dir, sizeof(e->dir), "/tmp/dctproxy-ts.XXXXXX");
-	T_ASSERT(mkdtemp(e->dir) != NULL);
+	snprintf(e->dir, sizeof(e->dir), "%s", unit_tmpdir());
 	snprintf(e->cfg, sizeof(e->cfg), "%s/config.json", e->dir);
 	T_ASSERT((e->base = event_base_new()) != NULL);
 	T_ASSERT((e->up = tsrv_new(e->base)) != NULL);
@@ -99,16 +98,10 @@ senv_init(struct senv *e, int idle)
 static void
 senv_free(struct senv *e)
 {
-	char path[128];
-
 	fetch_ctx_free(e->fc);
 	server_free(&e->srv);
 	tsrv_free(e->up);
 	event_base_free(e->base);
-	snprintf(path, sizeof(path), "%s/audit.log", e->dir);
-	unlink(path);
-	unlink(e->cfg);
-	rmdir(e->dir);
 }
 
 static const char *

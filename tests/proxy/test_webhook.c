@@ -149,8 +149,7 @@ static void
 wenv_init(struct wenv *e)
 {
 	memset(e, 0, sizeof(*e));
-	snprintf(e->dir, sizeof(e->dir), "/tmp/dctproxy-tw.XXXXXX");
-	T_ASSERT(mkdtemp(e->dir) != NULL);
+	snprintf(e->dir, sizeof(e->dir), "%s", unit_tmpdir());
 	snprintf(e->cfgpath, sizeof(e->cfgpath), "%s/config.json", e->dir);
 	T_ASSERT((e->base = event_base_new()) != NULL);
 	T_ASSERT((e->fc = fetch_ctx_new(e->base)) != NULL);
@@ -166,8 +165,6 @@ wenv_free(struct wenv *e)
 	if (e->rv.http != NULL)
 		evhttp_free(e->rv.http);
 	event_base_free(e->base);
-	unlink(e->cfgpath);
-	rmdir(e->dir);
 }
 
 static struct audit_rec

@@ -496,11 +496,11 @@ UNIT_TEST(repo_rotation_missing_intermediate_refused)
 	struct trust_error	 err;
 	uint8_t			*v1;
 	size_t			 len;
-	char			 dir[] = "/tmp/dct-unit-XXXXXX", cmd[8192];
+	char			 cmd[8192];
+	const char		*dir = unit_tmpdir();
 	int			 rc;
 
 	/* the same repository without 2.root.json: v3 cannot be reached from v1 */
-	T_ASSERT(mkdtemp(dir) != NULL);
 	snprintf(cmd, sizeof(cmd), "cp -rL '%s'/. '%s' && rm '%s/2.root.json'",
 	    set("test-repo"), dir, dir);
 	T_ASSERT(system(cmd) == 0);
@@ -513,8 +513,6 @@ UNIT_TEST(repo_rotation_missing_intermediate_refused)
 	    NULL, &err);
 	trust_state_free(st);
 	trust_repo_free(repo);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	T_ASSERT(system(cmd) == 0);
 	T_EQ_INT(rc, -1);
 	T_EQ_INT(err.code, TRUST_E_NOT_FOUND);
 }
@@ -542,12 +540,12 @@ UNIT_TEST(state_store_roundtrip_and_warm_update)
 	struct trust_state	*st = NULL, *loaded = NULL;
 	struct trust_repo	*repo = NULL;
 	struct trust_error	 err;
-	char			 dir[] = "/tmp/dct-state-XXXXXX", paths[4096], cmd[256];
+	char			 paths[4096];
+	const char		*dir = unit_tmpdir();
 	const uint8_t		*a, *b;
 	size_t			 al, bl;
 	int			 rc1, rc2, rc3, same;
 
-	T_ASSERT(mkdtemp(dir) != NULL);
 	rc1 = trust_verify_dir(set("test-repo"), "docker.io/test/repo", &p, NULL,
 	    T_2026_11_22, &repo, &st, &err);
 	trust_repo_free(repo);
@@ -565,8 +563,6 @@ UNIT_TEST(state_store_roundtrip_and_warm_update)
 		printf("# warm update: %s: %s\n", trust_code_name(err.code), err.msg);
 	trust_state_free(st);
 	trust_state_free(loaded);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	T_ASSERT(system(cmd) == 0);
 	T_EQ_INT(rc2, 0);
 	T_ASSERT(same);
 	T_EQ_INT(rc3, 0);
@@ -588,11 +584,12 @@ UNIT_TEST(state_store_leaves_unchanged_files_alone)
 {
 	struct trust_state	*st = trust_state_new();
 	struct trust_error	 err;
-	char			 dir[] = "/tmp/dct-state-XXXXXX", gdir[256], cmd[256];
+	char			 gdir[256];
+	const char		*dir = unit_tmpdir();
 	ino_t			 root1, ts1, root2, ts2, root3, ts3;
 	int			 rc1, rc2, rc3;
 
-	T_ASSERT(st != NULL && mkdtemp(dir) != NULL);
+	T_ASSERT(st != NULL);
 	snprintf(gdir, sizeof(gdir), "%s/docker.io%%2Ftest%%2Frepo", dir);
 	T_ASSERT(trust_state_set(st, "root", (const uint8_t *)"r1", 2) == 0);
 	T_ASSERT(trust_state_set(st, "timestamp", (const uint8_t *)"t1", 2) == 0);
@@ -609,8 +606,6 @@ UNIT_TEST(state_store_leaves_unchanged_files_alone)
 	root3 = inode_of(gdir, "root.json");
 	ts3 = inode_of(gdir, "timestamp.json");
 	trust_state_free(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	T_ASSERT(system(cmd) == 0);
 	T_EQ_INT(rc1, 0);
 	T_EQ_INT(rc2, 0);
 	T_EQ_INT(rc3, 0);
@@ -625,11 +620,11 @@ UNIT_TEST(state_store_too_many_role_files_named)
 {
 	struct trust_state	*loaded = NULL;
 	struct trust_error	 err;
-	char			 dir[] = "/tmp/dct-state-XXXXXX", path[512], cmd[256];
+	char			 path[512];
+	const char		*dir = unit_tmpdir();
 	FILE			*f;
 	int			 i, rc;
 
-	T_ASSERT(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/docker.io%%2Ftest%%2Frepo", dir);
 	T_ASSERT(mkdir(path, 0700) == 0);
 	/* delegation files pile up: one more than a state may hold */
@@ -642,8 +637,6 @@ UNIT_TEST(state_store_too_many_role_files_named)
 	}
 	rc = trust_store_load(dir, "docker.io/test/repo", &loaded, &err);
 	trust_state_free(loaded);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	T_ASSERT(system(cmd) == 0);
 	T_EQ_INT(rc, -1);
 	T_EQ_INT(err.code, TRUST_E_INTERNAL);
 	T_CONTAINS(err.msg, "more than 260 role files");
