@@ -408,12 +408,13 @@ static const struct {
 	  offsetof(struct tserver, cache_answers) },
 };
 
+/* The uint64_t counter at offset off of the struct at base (tables of offsetof). */
 static uint64_t
-server_counter(const struct tserver *s, size_t which)
+counter_at(const void *base, size_t off)
 {
 	uint64_t v;
 
-	memcpy(&v, (const char *)s + server_counters[which].off, sizeof(v));
+	memcpy(&v, (const char *)base + off, sizeof(v));
 	return v;
 }
 
@@ -432,7 +433,7 @@ render_servers(const struct metrics *m, struct out *o, size_t which)
 			continue;
 		escape(s->url ? s->url : "other", esc, sizeof(esc));
 		put(o, "%s{server=\"%s\"} %llu\n", server_counters[which].name, esc,
-		    ull(server_counter(s, which)));
+		    ull(counter_at(s, server_counters[which].off)));
 	}
 }
 
@@ -473,7 +474,7 @@ render_webhooks(const struct webhooks *w, struct out *o)
 		for (i = 0; webhook_stats(w, i, &url, &st) == 0; i++) {
 			escape(url, esc, sizeof(esc));
 			put(o, "%s{url=\"%s\"} %llu\n", c[k].name, esc,
-			    ull(*(const uint64_t *)(const void *)((const char *)&st + c[k].off)));
+			    ull(counter_at(&st, c[k].off)));
 		}
 	}
 }
