@@ -49,11 +49,12 @@
 /*
  * Blob streaming: an upstream read and a client write of up to BUFSZ. A
  * direct read takes 4 MiB at most, less when several transfers share
- * fetch's FETCH_DIRECT_BUDGET (16 MiB: 2 MiB each for 8); curl caps its
- * reads at 512 KiB. A direct transfer pauses while any of its bytes wait
- * for the client, so it holds one read; pausing it costs nothing. Through
+ * fetch's FETCH_DIRECT_BUDGET (16 MiB: 2 MiB each for 8); curl hands its
+ * bytes out 16 KiB at a time (libcurl 7.88, whatever buffer_size says). A
+ * direct transfer pauses while any of its bytes wait for the client, so it
+ * holds one read; pausing it costs nothing. Through
  * curl, where a pause and resume cost system calls, the upstream pauses
- * while more than HWM waits and resumes below LWM (at most HWM + 512 KiB
+ * while more than HWM waits and resumes below LWM (at most HWM + 16 KiB
  * held). Larger reads take fewer loop turns per byte: with one client,
  * reads of 2 MiB moved about 9 % more MB/s than reads of 1 MiB, and 4 MiB
  * some 5 % more again (measured side by side, as make bench does).
